@@ -1,0 +1,150 @@
+"""S3MambaNet: the U-shaped VMamba network of S3-Mamba (paper Fig. 2a) in the shape nnU-Net expects.
+
+Patch embedding -> 4 encoder stages of EnVSS blocks with patch merging -> 4 decoder stages with patch expanding
+and additive skips (VM-UNet's wiring) -> 4x expand and a 1x1 head giving logits (no sigmoid/softmax: nnU-Net's loss
+and predictor apply them).
+
+Deep supervision and TCMA: the decoder stages at 1/16, 1/8 and 1/4 of the input each predict per-category logits
+(R_i = conv1x1(F_i)). TCMA modulates them (eq. 5); the modulated level predictions are the deep-supervision outputs,
+and their TCMA refinement (modulated - unmodulated), upsampled, is added to the full-resolution logits, so TCMA
+shapes the inference output too. Without TCMA, the level predictions are plain deep-supervision heads and the
+full-resolution logits come from the head alone. All heads exist whatever `deep_supervision` says, so the
+state_dict is the same in both modes.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnunetv2_s3mamba.architectures.envss import EnVSSLayer, EnVSSLayerUp
+from nnunetv2_s3mamba.architectures.patch_ops import FinalPatchExpand2D, PatchEmbed2D
+from nnunetv2_s3mamba.architectures.tcma import TCMA
+
+__all__ = ["S3MambaNet", "S3MAMBA_PRESETS", "build_s3mamba"]
+
+N_STAGES = 4
+
+# Width presets (timm style). "vmamba-s": VMamba-S widths, keys compatible with its ImageNet checkpoint.
+# "small": d = 36, the multiple of 4 closest to the 4.64M parameters the paper prints (4.45M; docs/NETWORK.md).
+S3MAMBA_PRESETS: dict[str, dict] = {
+    "vmamba-s": dict(dims=(96, 192, 384, 768), depths=(2, 2, 2, 2), decoder_depths=(2, 2, 2, 1), d_state=16,
+                     ssm_ratio=2.0, drop_path_rate=0.2),
+    "small": dict(dims=(36, 72, 144, 288), depths=(2, 2, 2, 2), decoder_depths=(2, 2, 2, 1), d_state=16,
+                  ssm_ratio=2.0, drop_path_rate=0.2),
+}
+
+
+class S3MambaNet(nn.Module):
+    """S3-Mamba for nnU-Net: forward((B, C_in, H, W)) -> logits (B, num_classes, H, W), or with deep supervision a
+    list [full resolution, 1/4, 1/8, 1/16] (see `deep_supervision_scales`).
+
+    Inputs whose sides are not multiples of `required_divisor` are zero-padded at the bottom/right inside and the
+    outputs cropped back (an output at scale s keeps ceil(side * s) pixels).
+    """
+
+    required_divisor = 32
+
+    def __init__(self, input_channels: int, num_classes: int, dims: Sequence[int] = (96, 192, 384, 768),
+                 depths: Sequence[int] = (2, 2, 2, 2), decoder_depths: Sequence[int] = (2, 2, 2, 1),
+                 d_state: int = 16, ssm_ratio: float = 2.0, drop_path_rate: float = 0.2, use_encf: bool = True,
+                 use_tcma: bool = True, tcma_patch_sizes: Sequence[int] = (2, 4, 8), deep_supervision: bool = False,
+                 scan_backend: Optional[str] = None, encf_reduction: int = 30, tcma_channels: int = 8,
+                 tcma_mlp_hidden: int = 32) -> None:
+        super().__init__()
+        assert input_channels >= 1 and num_classes >= 1, \
+            f"need at least one input channel and one class, got input_channels={input_channels}, num_classes={num_classes}"
+        for name, value in (("dims", dims), ("depths", depths), ("decoder_depths", decoder_depths)):
+            assert len(value) == N_STAGES, f"{name} must have {N_STAGES} entries (one per stage), got {tuple(value)}"
+        assert all(dims[i + 1] == 2 * dims[i] for i in range(N_STAGES - 1)) and dims[0] % 4 == 0, \
+            f"dims must double per stage (patch merging maps C -> 2C) and dims[0] must be a multiple of 4, got {tuple(dims)}"
+        self.input_channels, self.num_classes = input_channels, num_classes
+        self.deep_supervision = deep_supervision
+        self.use_encf, self.use_tcma = use_encf, use_tcma
+        block_kwargs = dict(d_state=d_state, ssm_ratio=ssm_ratio, use_encf=use_encf, encf_reduction=encf_reduction,
+                            scan_backend=scan_backend)
+
+        self.patch_embed = PatchEmbed2D(input_channels, dims[0])
+        # Stochastic depth as in VM-UNet: 0 -> rate over the encoder blocks, rate -> 0 over the decoder blocks.
+        enc_rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dec_rates = torch.linspace(0, drop_path_rate, sum(decoder_depths)).tolist()[::-1]
+        self.layers = nn.ModuleList(
+            EnVSSLayer(dims[i], enc_rates[sum(depths[:i]):sum(depths[:i + 1])], downsample=i < N_STAGES - 1,
+                       **block_kwargs) for i in range(N_STAGES))
+        self.layers_up = nn.ModuleList(
+            EnVSSLayerUp(dims[N_STAGES - 1 - i], dec_rates[sum(decoder_depths[:i]):sum(decoder_depths[:i + 1])],
+                         upsample=i > 0, **block_kwargs) for i in range(N_STAGES))
+        self.final_up = FinalPatchExpand2D(dims[0])
+        self.final_conv = nn.Conv2d(dims[0] // 4, num_classes, kernel_size=1)
+        # R_i = conv1x1(F_i) of the decoder stages at 1/16, 1/8, 1/4 (coarse to fine, the decoder's order).
+        self.level_heads = nn.ModuleList(nn.Linear(dims[N_STAGES - 1 - i], num_classes) for i in range(1, N_STAGES))
+        self.tcma = TCMA(input_channels, num_classes, num_levels=N_STAGES - 1, patch_sizes=tcma_patch_sizes,
+                         feature_channels=tcma_channels, mlp_hidden=tcma_mlp_hidden) if use_tcma else None
+        self.apply(_init_weights)
+
+    @property
+    def deep_supervision_scales(self) -> list[float]:
+        """Scale of each deep-supervision output relative to the input, highest first: [1, 1/4, 1/8, 1/16]."""
+        return [1.0] + [1.0 / (4 * 2 ** i) for i in range(N_STAGES - 1)]
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, list[torch.Tensor]]:
+        assert x.dim() == 4 and x.shape[1] == self.input_channels, \
+            f"expected input (B, {self.input_channels}, H, W), got {tuple(x.shape)}"
+        height, width = x.shape[-2:]
+        divisor = self.required_divisor
+        x = F.pad(x, (0, (-width) % divisor, 0, (-height) % divisor))
+        image = x
+
+        features = self.patch_embed(x)
+        skips = []
+        for layer in self.layers:
+            skips.append(features)          # skip = the stage's input (VM-UNet wiring)
+            features = layer(features)
+        level_features = []
+        for i, layer_up in enumerate(self.layers_up):
+            features = layer_up(features if i == 0 else features + skips[-i])
+            level_features.append(features)
+        logits = self.final_conv(self.final_up(features).permute(0, 3, 1, 2))
+
+        predictions = [head(f) for head, f in zip(self.level_heads, level_features[1:])]
+        if self.tcma is not None:
+            modulated = self.tcma(image, predictions)
+            for before, after in zip(predictions, modulated):
+                refinement = (after - before).permute(0, 3, 1, 2)
+                logits = logits + F.interpolate(refinement, size=logits.shape[-2:], mode="bilinear",
+                                                align_corners=False).to(logits.dtype)
+            predictions = modulated
+        logits = logits[..., :height, :width]
+        if not self.deep_supervision:
+            return logits
+        outputs = [logits]
+        for scale, prediction in zip(self.deep_supervision_scales[1:], predictions[::-1]):
+            outputs.append(prediction.permute(0, 3, 1, 2)[..., :_ceil(height * scale), :_ceil(width * scale)])
+        return outputs
+
+
+def _ceil(value: float) -> int:
+    return int(-(-value // 1))
+
+
+def _init_weights(module: nn.Module) -> None:
+    """VM-UNet's initialisation: linear layers trunc-normal(0.02) with zero bias, LayerNorm 1/0."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def build_s3mamba(preset: str, input_channels: int, num_classes: int, deep_supervision: bool,
+                  use_encf: bool = True, use_tcma: bool = True, **overrides) -> S3MambaNet:
+    """S3MambaNet from a named width preset; `overrides` replace any constructor argument of the preset."""
+    if preset not in S3MAMBA_PRESETS:
+        raise ValueError(f"Unknown S3-Mamba preset {preset!r}; available: {', '.join(sorted(S3MAMBA_PRESETS))}.")
+    kwargs = {**S3MAMBA_PRESETS[preset], **overrides}
+    return S3MambaNet(input_channels=input_channels, num_classes=num_classes, deep_supervision=deep_supervision,
+                      use_encf=use_encf, use_tcma=use_tcma, **kwargs)

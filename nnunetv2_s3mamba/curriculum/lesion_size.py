@@ -1,0 +1,150 @@
+"""Lesion size per curriculum sample, read once from nnU-Net's preprocessed segmentations.
+
+A *sample* is what the `2d` configuration trains on: a 2D image (stored by nnU-Net as one slice, shape
+`(1, 1, H, W)`), or one slice of a 3D volume. The Difficulty Measurer initialises its weights from these sizes
+(paper: "We establish a Difficulty Measurer based on the size of the lesions").
+
+Counting is exact (nnU-Net's `class_locations` are subsampled for large objects, so they cannot give sizes).
+The table is cached as JSON in the trainer's output folder, never in `nnUNet_preprocessed`, which may be shared
+or read-only; a cached case is reused only while its segmentation shape is unchanged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Optional, Protocol
+
+import numpy as np
+
+CACHE_FORMAT_VERSION = 1
+SLICE_SEPARATOR = "@slice"
+
+
+class CaseDataset(Protocol):
+    """What we need from an nnU-Net dataset (`nnUNetDatasetBlosc2`, `nnUNetDatasetNumpy`)."""
+
+    identifiers: list
+
+    def load_case(self, identifier: str): ...
+
+
+def sample_id(case_id: str, slice_index: int, num_slices: int) -> str:
+    """A 2D image keeps its case id (so batch keys stay nnU-Net's); a volume slice gets `<case>@slice<z>`."""
+    return case_id if num_slices == 1 else f"{case_id}{SLICE_SEPARATOR}{slice_index}"
+
+
+def count_lesion_pixels(seg: np.ndarray, ignore_label: Optional[int] = None) -> np.ndarray:
+    """Foreground pixels per slice of a preprocessed segmentation `(1, Z, H, W)`.
+
+    Label 0 is background and -1 marks voxels outside nnU-Net's crop mask; the ignore label is not a lesion.
+    """
+    if seg.ndim != 4:
+        raise ValueError(f"expected a preprocessed segmentation of shape (1, Z, H, W), got shape {seg.shape}")
+    labels = np.asarray(seg[0])
+    foreground = labels > 0
+    if ignore_label is not None:
+        foreground &= labels != ignore_label
+    return foreground.reshape(labels.shape[0], -1).sum(axis=1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SampleTable:
+    """All training samples in a fixed order; every curriculum array is indexed like this table."""
+
+    sample_ids: tuple
+    case_ids: tuple
+    slice_indices: np.ndarray
+    lesion_sizes: np.ndarray
+    slices_in_case: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.sample_ids) == 0:
+            raise ValueError("the curriculum needs at least one training sample, the training split is empty")
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    @cached_property
+    def row_of(self) -> dict:
+        """Map sample id -> row, used to turn a batch's `keys` into rows."""
+        return {sid: i for i, sid in enumerate(self.sample_ids)}
+
+    def nnunet_prior(self) -> np.ndarray:
+        """nnU-Net's own sampling distribution: cases uniform, then a slice uniform within its case.
+
+        Multiplying curriculum weights onto this prior means equal weights reproduce nnU-Net's case balance,
+        whatever the number of slices per volume.
+        """
+        prior = 1.0 / self.slices_in_case.astype(np.float64)
+        return prior / prior.sum()
+
+    def small_lesion_mask(self, fraction: float = 0.3) -> np.ndarray:
+        """Samples whose lesion is among the smallest `fraction` of non-empty samples (the paper's 'small' stratum).
+
+        Empty samples (no lesion) are never 'small'; if every sample has the same size, none is.
+        """
+        sizes = self.lesion_sizes
+        non_empty = sizes > 0
+        mask = np.zeros(len(sizes), dtype=bool)
+        if not non_empty.any() or np.unique(sizes[non_empty]).size == 1:
+            return mask
+        threshold = np.quantile(sizes[non_empty], fraction)
+        return non_empty & (sizes <= threshold)
+
+
+def _load_cache(cache_file: Optional[str]) -> dict:
+    if cache_file is None or not os.path.isfile(cache_file):
+        return {}
+    try:
+        with open(cache_file) as f:
+            content = json.load(f)
+        if content.get("format_version") != CACHE_FORMAT_VERSION:
+            return {}
+        return content["cases"]
+    except (OSError, ValueError, KeyError, AttributeError) as error:
+        warnings.warn(f"Ignoring unreadable lesion-size cache {cache_file} ({error!r}); recomputing it.")
+        return {}
+
+
+def _write_cache(cache_file: str, cases: dict) -> None:
+    """Atomic write: a crash mid-write must not leave a truncated cache behind."""
+    os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
+    tmp = f"{cache_file}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"format_version": CACHE_FORMAT_VERSION, "cases": cases}, f)
+    os.replace(tmp, cache_file)
+
+
+def build_sample_table(dataset: CaseDataset, ignore_label: Optional[int] = None,
+                       cache_file: Optional[str] = None, write_cache: bool = True) -> SampleTable:
+    """Per-sample lesion sizes of every case in `dataset`, reusing `cache_file` where still valid.
+
+    `write_cache=False` for DDP ranks other than 0: every rank counts the same way, only one writes.
+    """
+    identifiers = sorted(dataset.identifiers)
+    cached = _load_cache(cache_file)
+    cases: dict = {}
+    for case in identifiers:
+        _, seg, _, _ = dataset.load_case(case)
+        shape = [int(s) for s in seg.shape]
+        entry = cached.get(case)
+        if entry is None or entry.get("shape") != shape:
+            entry = {"shape": shape, "sizes": count_lesion_pixels(seg, ignore_label).tolist()}
+        cases[case] = entry
+    if cache_file is not None and write_cache and cases != {k: cached.get(k) for k in cases}:
+        _write_cache(cache_file, cases)
+
+    sample_ids, case_ids, slices, sizes, slices_in_case = [], [], [], [], []
+    for case in identifiers:
+        per_slice = cases[case]["sizes"]
+        for z, size in enumerate(per_slice):
+            sample_ids.append(sample_id(case, z, len(per_slice)))
+            case_ids.append(case)
+            slices.append(z)
+            sizes.append(size)
+            slices_in_case.append(len(per_slice))
+    return SampleTable(tuple(sample_ids), tuple(case_ids), np.asarray(slices, dtype=np.int64),
+                       np.asarray(sizes, dtype=np.int64), np.asarray(slices_in_case, dtype=np.int64))

@@ -1,0 +1,247 @@
+"""Evaluate a prediction folder against ground truth per lesion-size stratum and write the Table 1 layout.
+
+`evaluate_folder` reads every ground-truth case, finds its prediction (same file name), and collects pixel
+confusion counts and lesion detections per case. Strata come from the split's strata file (case -> small /
+medium / large); without one every case is in 'all'. Lesion-level detection is additionally binned by each
+lesion's own pixel count, with the strata file's thresholds (or the 30%/60% quantiles of the evaluated
+lesions when there is no strata file).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from nnunetv2_s3mamba.conversion.errors import ConversionError
+from nnunetv2_s3mamba.conversion.label_files import detect_file_ending, foreground, list_cases, read_label
+from nnunetv2_s3mamba.conversion.split import DEFAULT_BOUNDS, STRATA, load_strata_file
+from nnunetv2_s3mamba.evaluation.detection import STRICT_IOU, CaseDetection, detect_lesions
+from nnunetv2_s3mamba.evaluation.metrics import METRICS, Confusion, confusion, mean_image_scores, pooled_scores
+
+ALL = "all"
+AGGREGATIONS = {"pooled": "pooled over all pixels of the stratum (paper / VM-UNet)",
+                "per-image": "mean over images"}
+REPORT_STEM = "lesion_size_metrics"
+
+
+@dataclass
+class CaseResult:
+    """Everything measured on one case."""
+
+    case: str
+    stratum: str
+    gt_pixels: int
+    confusion: Confusion
+    detection: CaseDetection
+
+
+@dataclass
+class EvaluationReport:
+    """Per-case results and the tables built from them."""
+
+    cases: list[CaseResult]
+    lesion_thresholds: tuple[int, int]
+    lesion_threshold_source: str
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def strata(self) -> list[str]:
+        present = {c.stratum for c in self.cases}
+        return [s for s in STRATA if s in present] + [ALL]
+
+    def _members(self, stratum: str) -> list[CaseResult]:
+        return [c for c in self.cases if stratum == ALL or c.stratum == stratum]
+
+    def pixel_table(self) -> dict[str, dict[str, dict[str, float]]]:
+        """aggregation -> stratum -> metric -> value (fraction)."""
+        table: dict[str, dict[str, dict[str, float]]] = {"pooled": {}, "per-image": {}}
+        for s in self.strata:
+            confusions = [c.confusion for c in self._members(s)]
+            table["pooled"][s] = pooled_scores(confusions)
+            table["per-image"][s] = mean_image_scores(confusions)
+        return table
+
+    def lesion_size_bin(self, size: int) -> str:
+        small_max, medium_max = self.lesion_thresholds
+        return "small" if size <= small_max else "medium" if size <= medium_max else "large"
+
+    def detection_by_image_stratum(self) -> dict[str, dict[str, float]]:
+        return {s: _detection_summary([c.detection for c in self._members(s)]) for s in self.strata}
+
+    def detection_by_lesion_size(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for s in list(STRATA) + [ALL]:
+            lesions = [l for c in self.cases for l in c.detection.lesions
+                       if s == ALL or self.lesion_size_bin(l.size) == s]
+            out[s] = _lesion_rates(lesions)
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "settings": self.settings,
+            "definitions": {
+                "pooled": AGGREGATIONS["pooled"], "per-image": AGGREGATIONS["per-image"],
+                "mIoU": "foreground IoU TP/(TP+FP+FN), as the paper's predecessor code",
+                "hit": "GT lesion (connected component, full connectivity) overlapped by >= 1 predicted pixel",
+                "hit_iou50": f"GT lesion whose IoU with the predicted components touching it is >= {STRICT_IOU}",
+                "false_positive_components": "predicted components touching no GT foreground",
+            },
+            "pixel_metrics": self.pixel_table(),
+            "detection_by_image_stratum": self.detection_by_image_stratum(),
+            "detection_by_lesion_size": self.detection_by_lesion_size(),
+            "lesion_size_thresholds": {"small_max_pixels": self.lesion_thresholds[0],
+                                       "medium_max_pixels": self.lesion_thresholds[1],
+                                       "source": self.lesion_threshold_source},
+            "cases": {
+                c.case: {"stratum": c.stratum, "gt_pixels": c.gt_pixels, **c.confusion.__dict__,
+                         "lesions": [l.__dict__ for l in c.detection.lesions],
+                         "false_positive_components": c.detection.false_positive_components}
+                for c in self.cases
+            },
+        }
+
+    def to_markdown(self) -> str:
+        return format_markdown(self)
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["table", "aggregation", "stratum", "metric", "value", "n"])
+        for aggregation, rows in self.pixel_table().items():
+            for s, values in rows.items():
+                for m in METRICS:
+                    writer.writerow(["pixel", aggregation, s, m, _num(values[m]), len(self._members(s))])
+        for table, rows in (("detection_by_image_stratum", self.detection_by_image_stratum()),
+                            ("detection_by_lesion_size", self.detection_by_lesion_size())):
+            for s, values in rows.items():
+                for key, value in values.items():
+                    writer.writerow([table, "", s, key, _num(value), values["lesions"]])
+        return buffer.getvalue()
+
+
+def _num(value: float) -> str:
+    return "nan" if isinstance(value, float) and math.isnan(value) else f"{value:.6g}"
+
+
+def _lesion_rates(lesions) -> dict[str, float]:
+    n = len(lesions)
+    return {"lesions": n,
+            "hit_rate": sum(l.hit for l in lesions) / n if n else float("nan"),
+            "hit_rate_iou50": sum(l.iou >= STRICT_IOU for l in lesions) / n if n else float("nan")}
+
+
+def _detection_summary(detections: list[CaseDetection]) -> dict[str, float]:
+    lesions = [l for d in detections for l in d.lesions]
+    fp = [d.false_positive_components for d in detections]
+    return {**_lesion_rates(lesions), "images": len(detections),
+            "fp_components_per_image": float(np.mean(fp)) if fp else float("nan")}
+
+
+def _nan_to_none(value):
+    """Strict JSON has no NaN: undefined metrics become null."""
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _percent(value: float) -> str:
+    return "-" if math.isnan(value) else f"{100 * value:.2f}"
+
+
+def format_markdown(report: EvaluationReport) -> str:
+    """Table 1 layout (metric groups x strata, values in %) for both aggregations, then detection tables."""
+    strata = report.strata
+    short = {"small": "S", "medium": "M", "large": "L", ALL: "All"}
+    counts = ", ".join(f"{s}: {len(report._members(s))}" for s in strata)
+    lines = [f"## Pixel metrics per lesion-size stratum (%; images per stratum: {counts})", ""]
+    header = ["Aggregation"] + [f"{m} {short[s]}" for m in METRICS for s in strata]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for aggregation, rows in report.pixel_table().items():
+        cells = [aggregation] + [_percent(rows[s][m]) for m in METRICS for s in strata]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"pooled = {AGGREGATIONS['pooled']}; per-image = {AGGREGATIONS['per-image']}. "
+                  "mIoU is foreground IoU.", ""]
+    lines += ["## Lesion detection by image stratum", "",
+              "| Stratum | images | GT lesions | hit % (overlap) | hit % (IoU>=0.5) | FP components / image |",
+              "|---|---|---|---|---|---|"]
+    for s, d in report.detection_by_image_stratum().items():
+        lines.append(f"| {s} | {d['images']} | {d['lesions']} | {_percent(d['hit_rate'])} | "
+                     f"{_percent(d['hit_rate_iou50'])} | {d['fp_components_per_image']:.2f} |")
+    small_max, medium_max = report.lesion_thresholds
+    lines += ["", f"## Lesion detection by lesion size (small <= {small_max} px < medium <= {medium_max} px < large; "
+                  f"thresholds from {report.lesion_threshold_source})", "",
+              "| Lesion size | GT lesions | hit % (overlap) | hit % (IoU>=0.5) |", "|---|---|---|---|"]
+    for s, d in report.detection_by_lesion_size().items():
+        lines.append(f"| {s} | {d['lesions']} | {_percent(d['hit_rate'])} | {_percent(d['hit_rate_iou50'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _lesion_thresholds(strata_data: dict | None, results: list[CaseResult]) -> tuple[tuple[int, int], str]:
+    if strata_data is not None and "thresholds" in strata_data:
+        t = strata_data["thresholds"]
+        return (int(t["small_max_pixels"]), int(t["medium_max_pixels"])), "the strata file"
+    sizes = [l.size for c in results for l in c.detection.lesions]
+    if not sizes:
+        return (0, 0), "no lesions"
+    low, high = np.quantile(sizes, DEFAULT_BOUNDS)
+    return (int(low), int(high)), "the 30%/60% quantiles of the evaluated lesions"
+
+
+def evaluate_folder(
+    pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, strata_file: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None, label: int | None = None, show_progress: bool = True,
+) -> EvaluationReport:
+    """Evaluate every ground-truth case in `gt_dir` against `pred_dir`; write md/csv/json into `out_dir` if given.
+
+    Foreground is label > 0, or label == `label`. A ground-truth case without prediction is an error.
+    """
+    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    ending = detect_file_ending(gt_dir)
+    gt_cases = list_cases(gt_dir, ending)
+    pred_cases = list_cases(pred_dir, ending) if pred_dir.is_dir() else {}
+    missing = sorted(set(gt_cases) - set(pred_cases))
+    if missing:
+        raise ConversionError(f"{len(missing)} ground-truth case(s) of {gt_dir} have no prediction '<case>{ending}' "
+                              f"in {pred_dir}: {missing[:20]}{' ...' if len(missing) > 20 else ''}.")
+    strata_data = load_strata_file(strata_file) if strata_file is not None else None
+    if strata_data is not None:
+        unknown = sorted(set(gt_cases) - set(strata_data["cases"]))
+        if unknown:
+            raise ConversionError(f"cases {unknown[:20]} are not in strata file {strata_file}; was it written for "
+                                  f"this dataset?")
+    results = []
+    for case, gt_path in tqdm(gt_cases.items(), desc="evaluating", disable=not show_progress):
+        gt_labels, pred_labels = read_label(gt_path), read_label(pred_cases[case])
+        if gt_labels.shape != pred_labels.shape:
+            raise ConversionError(f"prediction {pred_cases[case]} has shape {pred_labels.shape} but ground truth "
+                                  f"{gt_path} has {gt_labels.shape}.")
+        gt, pred = foreground(gt_labels, label), foreground(pred_labels, label)
+        stratum = strata_data["cases"][case]["stratum"] if strata_data else ALL
+        results.append(CaseResult(case, stratum, int(gt.sum()), confusion(pred, gt), detect_lesions(pred, gt)))
+    thresholds, source = _lesion_thresholds(strata_data, results)
+    settings = {"pred_dir": str(pred_dir), "gt_dir": str(gt_dir), "strata_file": str(strata_file) if strata_file
+                else None, "foreground": "label > 0" if label is None else f"label == {label}"}
+    report = EvaluationReport(results, thresholds, source, settings)
+    if out_dir is not None:
+        write_report(report, out_dir)
+    return report
+
+
+def write_report(report: EvaluationReport, out_dir: str | os.PathLike) -> list[Path]:
+    """Write lesion_size_metrics.{md,csv,json} into `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{REPORT_STEM}.md", out_dir / f"{REPORT_STEM}.csv", out_dir / f"{REPORT_STEM}.json"]
+    paths[0].write_text(report.to_markdown())
+    paths[1].write_text(report.to_csv())
+    paths[2].write_text(json.dumps(_nan_to_none(report.to_json()), indent=1))
+    return paths

@@ -1,0 +1,37 @@
+"""The folder nnU-Net must search for our trainers, and the shell line that registers it.
+
+nnU-Net 2.8 imports every module of each folder listed in `nnUNet_extTrainer` under a top-level name. The folder
+we ship therefore holds one shim module that only re-exports the trainer classes from the installed package: the
+classes keep their real module, so data-loader workers can unpickle them under spawn/forkserver.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+EXT_TRAINER_VARIABLE = "nnUNet_extTrainer"
+
+
+def ext_trainer_dir() -> Path:
+    """The shipped folder that holds only the shim module."""
+    return Path(__file__).resolve().parent.parent / "nnunet_ext"
+
+
+def _entries(value: str | None) -> list[str]:
+    return [entry for entry in (value or "").split(os.pathsep) if entry]
+
+
+def is_registered(value: str | None = None) -> bool:
+    """Whether `value` (default: the current environment) lists our shim folder."""
+    value = os.environ.get(EXT_TRAINER_VARIABLE) if value is None else value
+    target = ext_trainer_dir()
+    return any(Path(entry).resolve() == target for entry in _entries(value))
+
+
+def export_line(current: str | None = None) -> str:
+    """`export nnUNet_extTrainer=...` that adds our folder in front and keeps every folder already listed."""
+    current = os.environ.get(EXT_TRAINER_VARIABLE) if current is None else current
+    kept = [entry for entry in _entries(current) if Path(entry).resolve() != ext_trainer_dir()]
+    value = os.pathsep.join([str(ext_trainer_dir()), *kept])
+    return f"export {EXT_TRAINER_VARIABLE}={shlex.quote(value)}"

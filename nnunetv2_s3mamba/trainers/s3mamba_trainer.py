@@ -1,0 +1,134 @@
+"""`S3MambaTrainerBase`: nnU-Net's own trainer with the S3-Mamba network and the paper's optimiser.
+
+Everything nnU-Net does (data loading, augmentation, foreground oversampling, validation, checkpoints, export)
+stays nnU-Net's. This class changes only what the paper or the network require:
+
+- the network (`build_network_architecture`, a classmethod so that each variant's class attributes reach the
+  builder at inference, where nnU-Net calls it on the class, never on an instance);
+- patch sizes that the network's 4x patch embedding and three 2x merges divide (multiples of 32), written into
+  the plans before nnU-Net reads them, so the `plans.json` copied to the results folder is what prediction uses;
+- deep-supervision scales that match the network's real outputs (1, 1/4, 1/8, ... rather than nnU-Net's pool
+  cascade);
+- AdamW + cosine schedule with the paper's initial learning rate 1e-4;
+- bf16 autocast where the GPU supports it (the selective scan itself always runs in fp32 inside the network);
+- `torch.compile` only on explicit request, because the scan backends are not all compile-friendly.
+
+Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
+permanent API because nnU-Net stores them in checkpoints and result folder names.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import torch
+from torch import nn
+from torch._dynamo import OptimizedModule
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
+
+from nnunetv2_s3mamba.architectures import build_s3mamba
+from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler, apply_class_schedule
+
+NETWORK_DIVISOR = 32
+
+
+def round_patch_size_up(patch_size: list[int], divisor: int = NETWORK_DIVISOR) -> list[int]:
+    """Smallest patch at least as large as `patch_size` whose sides the network divides."""
+    return [int(math.ceil(side / divisor) * divisor) for side in patch_size]
+
+
+def _with_network_patch_size(plans: dict, configuration: str) -> dict:
+    """Write a network-compatible patch size into `plans` (in place) and return it.
+
+    The resolved configuration may inherit `patch_size`; writing the key on the configuration itself overrides
+    the inherited value without touching other configurations.
+    """
+    if configuration not in plans["configurations"]:
+        raise RuntimeError(
+            f"Configuration '{configuration}' is not in the plans (available: {list(plans['configurations'])}). "
+            "S3-Mamba trains nnU-Net's '2d' configuration: run `nnUNetv2_plan_and_preprocess -d ID -c 2d`."
+        )
+    patch_size = PlansManager(plans).get_configuration(configuration).patch_size
+    if len(patch_size) != 2:
+        raise RuntimeError(
+            f"S3-Mamba is a 2D network but configuration '{configuration}' has a {len(patch_size)}D patch "
+            f"{list(patch_size)}. Train the '2d' configuration (3D volumes are then trained slice by slice): "
+            "nnUNetv2_train DATASET 2d FOLD -tr S3MambaTrainer"
+        )
+    plans["configurations"][configuration]["patch_size"] = round_patch_size_up(list(patch_size))
+    return plans
+
+
+class S3MambaTrainerBase(nnUNetTrainer):
+    """nnU-Net trainer for the S3-Mamba network without the curriculum (see `trainers/variants.py` for names)."""
+
+    network_preset: str = "vmamba-s"
+    network_overrides: dict[str, Any] = {}
+    use_encf: bool = True
+    use_tcma: bool = True
+    epochs: int = 250
+    iterations_per_epoch: int = 250
+    val_iterations_per_epoch: int = 50
+    learning_rate: float = 1e-4
+    weight_decay_value: float = 1e-2
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(_with_network_patch_size(plans, configuration), configuration, fold, dataset_json, device)
+        apply_class_schedule(self)
+        self.initial_lr = self.learning_rate
+        self.weight_decay = self.weight_decay_value
+
+    @classmethod
+    def build_network_architecture(cls, plans_manager: PlansManager, configuration_manager: ConfigurationManager,
+                                   num_input_channels: int, num_output_channels: int,
+                                   enable_deep_supervision: bool = True) -> nn.Module:
+        """Build S3-Mamba from the class attributes; the plans only supply channel counts.
+
+        Called by nnU-Net at training (deep supervision on) and at inference (off, then a strict
+        `load_state_dict`), so it must not read files or depend on training state.
+        """
+        return build_s3mamba(cls.network_preset, num_input_channels, num_output_channels,
+                             deep_supervision=enable_deep_supervision, use_encf=cls.use_encf,
+                             use_tcma=cls.use_tcma, **cls.network_overrides)
+
+    def _unwrapped_network(self) -> nn.Module:
+        network = self.network.module if self.is_ddp else self.network
+        return network._orig_mod if isinstance(network, OptimizedModule) else network
+
+    def _get_deep_supervision_scales(self) -> list[list[float]] | None:
+        if not self.enable_deep_supervision:
+            return None
+        return [[scale, scale] for scale in self._unwrapped_network().deep_supervision_scales]
+
+    def set_deep_supervision_enabled(self, enabled: bool) -> None:
+        self._unwrapped_network().deep_supervision = enabled
+
+    def _do_i_compile(self) -> bool:
+        """Compile only on explicit request (nnU-Net compiles CUDA training by default)."""
+        requested = os.environ.get("nnUNet_compile", "").lower() in ("true", "1", "t")
+        return requested and super()._do_i_compile()
+
+    def initialize(self) -> None:
+        super().initialize()
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            # nnU-Net's train/validation steps and its predictor open `torch.autocast('cuda')` without a dtype, so
+            # the process-wide default decides: bf16 has fp32's range, so activations cannot overflow as in fp16.
+            torch.set_autocast_dtype("cuda", torch.bfloat16)
+            self.print_to_log_file("S3-Mamba: autocast dtype set to bfloat16 (selective scan runs in float32)")
+
+    def configure_optimizers(self) -> tuple[torch.optim.Optimizer, CosineLRScheduler]:
+        """AdamW with the paper's lr; no weight decay on norms, biases and the SSM's A_log/D parameters."""
+        decay, no_decay = [], []
+        for name, parameter in self.network.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            is_ssm_constant = name.endswith(("A_logs", "A_log", "Ds", ".D"))
+            (no_decay if parameter.ndim <= 1 or is_ssm_constant else decay).append(parameter)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.initial_lr,
+        )
+        return optimizer, CosineLRScheduler(optimizer, self.initial_lr, self.num_epochs)

@@ -1,0 +1,45 @@
+"""Trainer names users type after `-tr`. Each variant is one line; names are permanent (checkpoints store them).
+
+Rows of the paper's ablation (Tables 3-4) switch EnCF, TCMA and the curriculum (CL) on top of the baseline
+(EnVSS blocks without EnCF, no TCMA, uniform sampling). Schedule variants `<row>_<N>epochs` exist for every row
+so that ablations can be compared under the same short budget.
+"""
+from __future__ import annotations
+
+from nnunetv2_s3mamba.curriculum.trainer_mixin import CurriculumMixin
+from nnunetv2_s3mamba.trainers.s3mamba_trainer import S3MambaTrainerBase
+
+
+class S3MambaTrainer(CurriculumMixin, S3MambaTrainerBase):
+    """S3-Mamba as in the paper: EnVSS blocks with EnCF, TCMA, and the regularized curriculum."""
+
+
+class S3MambaTrainer_noCL(S3MambaTrainer): use_curriculum = False
+class S3MambaTrainer_baseline(S3MambaTrainer): use_encf, use_tcma, use_curriculum = False, False, False
+class S3MambaTrainer_EnCF(S3MambaTrainer): use_tcma, use_curriculum = False, False
+class S3MambaTrainer_TCMA(S3MambaTrainer): use_encf, use_curriculum = False, False
+class S3MambaTrainer_CL(S3MambaTrainer): use_encf, use_tcma = False, False
+class S3MambaTrainer_EnCF_TCMA(S3MambaTrainer_noCL): """Tables 3-4 name of `S3MambaTrainer_noCL`."""
+class S3MambaTrainer_EnCF_CL(S3MambaTrainer): use_tcma = False
+class S3MambaTrainer_TCMA_CL(S3MambaTrainer): use_encf = False
+
+
+ABLATION_ROWS: tuple[type[S3MambaTrainer], ...] = (
+    S3MambaTrainer, S3MambaTrainer_noCL, S3MambaTrainer_baseline, S3MambaTrainer_EnCF, S3MambaTrainer_TCMA,
+    S3MambaTrainer_CL, S3MambaTrainer_EnCF_TCMA, S3MambaTrainer_EnCF_CL, S3MambaTrainer_TCMA_CL,
+)
+SCHEDULE_EPOCHS: tuple[int, ...] = (1, 5, 50, 100, 500, 1000)
+
+
+def _schedule_variant(row: type[S3MambaTrainer], epochs: int) -> type[S3MambaTrainer]:
+    """`<row>_<epochs>epochs`, defined in this module so that it pickles and nnU-Net finds it by name."""
+    name = f"{row.__name__}_{epochs}epochs"
+    return type(name, (row,), {"epochs": epochs, "__module__": __name__, "__qualname__": name,
+                               "__doc__": f"{row.__name__} trained for {epochs} nnU-Net epochs."})
+
+
+SCHEDULE_VARIANTS = {variant.__name__: variant
+                     for variant in (_schedule_variant(row, n) for row in ABLATION_ROWS for n in SCHEDULE_EPOCHS)}
+globals().update(SCHEDULE_VARIANTS)
+
+__all__ = [row.__name__ for row in ABLATION_ROWS] + list(SCHEDULE_VARIANTS)

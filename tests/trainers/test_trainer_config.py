@@ -1,0 +1,88 @@
+"""Trainer pieces that need no training run: patch sizes, schedule, variant switches, optimiser groups."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+import nnunetv2_s3mamba.trainers as trainers
+from nnunetv2_s3mamba.trainers.s3mamba_trainer import _with_network_patch_size, round_patch_size_up
+from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler
+
+
+def test_round_patch_size_up_to_network_divisor():
+    assert round_patch_size_up([80, 112]) == [96, 128]
+    assert round_patch_size_up([320, 384]) == [320, 384]
+    assert round_patch_size_up([33, 1]) == [64, 32]
+
+
+ARCHITECTURE = {"network_class_name": "PlainConvUNet", "arch_kwargs": {}, "_kw_requires_import": []}
+
+
+def _plans(configurations: dict) -> dict:
+    for configuration in configurations.values():
+        configuration.setdefault("architecture", ARCHITECTURE)
+    return {"dataset_name": "Dataset1_X", "plans_name": "nnUNetPlans", "configurations": configurations}
+
+
+def test_plans_patch_size_written_on_the_trained_configuration_only():
+    plans = _plans({"2d": {"patch_size": [80, 112], "data_identifier": "a"}})
+    plans["configurations"]["2d_big"] = {"inherits_from": "2d", "batch_size": 2}
+    untouched = copy.deepcopy(plans["configurations"]["2d"])
+    _with_network_patch_size(plans, "2d_big")
+    assert plans["configurations"]["2d_big"]["patch_size"] == [96, 128]
+    assert plans["configurations"]["2d"] == untouched
+
+
+def test_3d_configuration_is_refused_with_the_command_to_use():
+    plans = _plans({"3d_fullres": {"patch_size": [64, 128, 128]}})
+    with pytest.raises(RuntimeError, match="nnUNetv2_train DATASET 2d FOLD -tr S3MambaTrainer"):
+        _with_network_patch_size(plans, "3d_fullres")
+
+
+def test_cosine_schedule_is_a_function_of_the_epoch():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([parameter], lr=1e-4)
+    scheduler = CosineLRScheduler(optimizer, 1e-4, 100)
+    scheduler.step(0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    scheduler.step(50)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-5)
+    scheduler.step(25)  # resuming at an earlier epoch gives that epoch's rate, not a continuation
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.5 * (1 + math.cos(math.pi / 4)))
+    scheduler.step(100)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("name, encf, tcma, curriculum", [
+    ("S3MambaTrainer", True, True, True), ("S3MambaTrainer_noCL", True, True, False),
+    ("S3MambaTrainer_baseline", False, False, False), ("S3MambaTrainer_EnCF", True, False, False),
+    ("S3MambaTrainer_TCMA", False, True, False), ("S3MambaTrainer_CL", False, False, True),
+    ("S3MambaTrainer_EnCF_TCMA", True, True, False), ("S3MambaTrainer_EnCF_CL", True, False, True),
+    ("S3MambaTrainer_TCMA_CL", False, True, True)])
+def test_ablation_rows_switch_components(name, encf, tcma, curriculum):
+    trainer = getattr(trainers, name)
+    assert (trainer.use_encf, trainer.use_tcma, trainer.use_curriculum) == (encf, tcma, curriculum)
+    short = getattr(trainers, f"{name}_50epochs")
+    assert short.epochs == 50 and issubclass(short, trainer) and short.__module__ == trainer.__module__
+
+
+def test_builder_follows_class_switches_and_ds_flag():
+    kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2)
+
+    class Tiny(trainers.S3MambaTrainer_baseline):
+        network_preset = "small"
+        network_overrides = {"dims": (8, 16, 32, 64)}
+
+    class TinyFull(trainers.S3MambaTrainer):
+        network_preset = "small"
+        network_overrides = {"dims": (8, 16, 32, 64)}
+
+    baseline = Tiny.build_network_architecture(**kwargs, enable_deep_supervision=False)
+    full = TinyFull.build_network_architecture(**kwargs, enable_deep_supervision=False)
+    assert baseline.deep_supervision is False
+    assert sum(p.numel() for p in full.parameters()) > sum(p.numel() for p in baseline.parameters())
+    with_ds = TinyFull.build_network_architecture(**kwargs, enable_deep_supervision=True)
+    assert with_ds.state_dict().keys() == full.state_dict().keys()
