@@ -6,7 +6,8 @@ summed over the outputs (targets nearest-downsampled to each output), backward, 
 GradScaler on CUDA (fp32 on CPU). Inference tile = one patch, batch 1, deep supervision off, no grad.
 
     python benchmarks/network_gpu.py [--batch 26] [--patch 320 384] [--steps 10] [--presets vmamba-s small]
-    python benchmarks/network_gpu.py --batch 2 --patch 128 128 --steps 1 --warmup 1 --unet-features 8 --presets small  # CPU smoke run
+    python benchmarks/network_gpu.py --batch 2 --patch 128 128 --steps 1 --warmup 1 --unet-features 8 --presets small
+        (a CPU smoke run: every network once, tiny)
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ VARIANTS = {"full": dict(use_encf=True, use_tcma=True), "no_tcma": dict(use_encf
 def plain_conv_unet(input_channels: int, num_classes: int, base_features: int) -> nn.Module:
     from dynamic_network_architectures.architectures.unet import PlainConvUNet
     n_stages = 7
-    return PlainConvUNet(input_channels, n_stages, [min(base_features * 2 ** i, 16 * base_features) for i in range(n_stages)],
+    features = [min(base_features * 2 ** i, 16 * base_features) for i in range(n_stages)]
+    return PlainConvUNet(input_channels, n_stages, features,
                          nn.Conv2d, 3, [1, 2, 2, 2, 2, 2, 2], 2, num_classes, 2, conv_bias=True,
                          norm_op=nn.InstanceNorm2d, norm_op_kwargs={"eps": 1e-5, "affine": True},
                          nonlin=nn.LeakyReLU, nonlin_kwargs={"inplace": True}, deep_supervision=True)
@@ -93,7 +95,8 @@ def measure(name: str, net: nn.Module, args, device: torch.device) -> dict:
             net(tile)
         synchronize(device)
     tile_ms = (time.perf_counter() - start) / args.steps * 1000
-    return {"network": name, "profile_top_ops": profile, "params_M": round(sum(p.numel() for p in net.parameters()) / 1e6, 3),
+    params = sum(p.numel() for p in net.parameters())
+    return {"network": name, "profile_top_ops": profile, "params_M": round(params / 1e6, 3),
             "train_step_ms": round(train_ms, 1), "inference_tile_ms": round(tile_ms, 1),
             "train_peak_mem_GiB": round(peak, 2) if peak is not None else None}
 

@@ -51,7 +51,8 @@ def run_case(impl: str, length: int, dim: int, n_state: int, mode: str, repeats:
         once()
         times.append(time.perf_counter() - start)
     peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
-    return {"impl": impl, "L": length, "D": dim, "N": n_state, "mode": mode, "chunk_size": chunk if impl == "torch_chunked" else None,
+    return {"impl": impl, "L": length, "D": dim, "N": n_state, "mode": mode,
+            "chunk_size": chunk if impl == "torch_chunked" else None,
             "median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
             "peak_rss_increase_MB": round(peak_mb, 1)}
 

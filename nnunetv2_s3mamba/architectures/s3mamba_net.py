@@ -13,6 +13,7 @@ state_dict is the same in both modes.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import torch
@@ -21,6 +22,7 @@ from torch import nn
 
 from nnunetv2_s3mamba.architectures.envss import EnVSSLayer, EnVSSLayerUp
 from nnunetv2_s3mamba.architectures.patch_ops import FinalPatchExpand2D, PatchEmbed2D
+from nnunetv2_s3mamba.architectures.selective_scan import SCAN_BACKENDS
 from nnunetv2_s3mamba.architectures.tcma import TCMA
 
 __all__ = ["S3MambaNet", "S3MAMBA_PRESETS", "build_s3mamba"]
@@ -55,11 +57,15 @@ class S3MambaNet(nn.Module):
                  tcma_mlp_hidden: int = 32) -> None:
         super().__init__()
         assert input_channels >= 1 and num_classes >= 1, \
-            f"need at least one input channel and one class, got input_channels={input_channels}, num_classes={num_classes}"
+            f"need at least one input channel and one class, got input_channels={input_channels}, " \
+            f"num_classes={num_classes}"
         for name, value in (("dims", dims), ("depths", depths), ("decoder_depths", decoder_depths)):
             assert len(value) == N_STAGES, f"{name} must have {N_STAGES} entries (one per stage), got {tuple(value)}"
         assert all(dims[i + 1] == 2 * dims[i] for i in range(N_STAGES - 1)) and dims[0] % 4 == 0, \
-            f"dims must double per stage (patch merging maps C -> 2C) and dims[0] must be a multiple of 4, got {tuple(dims)}"
+            f"dims must double per stage (patch merging maps C -> 2C) and dims[0] must be a multiple of 4, " \
+            f"got {tuple(dims)}"
+        assert scan_backend is None or scan_backend in SCAN_BACKENDS, \
+            f"scan_backend must be None (read S3MAMBA_SCAN_BACKEND) or one of {SCAN_BACKENDS}, got {scan_backend!r}"
         self.input_channels, self.num_classes = input_channels, num_classes
         self.deep_supervision = deep_supervision
         self.use_encf, self.use_tcma = use_encf, use_tcma
@@ -94,10 +100,9 @@ class S3MambaNet(nn.Module):
             f"expected input (B, {self.input_channels}, H, W), got {tuple(x.shape)}"
         height, width = x.shape[-2:]
         divisor = self.required_divisor
-        x = F.pad(x, (0, (-width) % divisor, 0, (-height) % divisor))
-        image = x
+        image = F.pad(x, (0, (-width) % divisor, 0, (-height) % divisor))
 
-        features = self.patch_embed(x)
+        features = self.patch_embed(image)
         skips = []
         for layer in self.layers:
             skips.append(features)          # skip = the stage's input (VM-UNet wiring)
@@ -108,6 +113,8 @@ class S3MambaNet(nn.Module):
             level_features.append(features)
         logits = self.final_conv(self.final_up(features).permute(0, 3, 1, 2))
 
+        if self.tcma is None and not self.deep_supervision:
+            return logits[..., :height, :width]     # the level predictions would reach no output
         predictions = [head(f) for head, f in zip(self.level_heads, level_features[1:])]
         if self.tcma is not None:
             modulated = self.tcma(image, predictions)
@@ -121,12 +128,8 @@ class S3MambaNet(nn.Module):
             return logits
         outputs = [logits]
         for scale, prediction in zip(self.deep_supervision_scales[1:], predictions[::-1]):
-            outputs.append(prediction.permute(0, 3, 1, 2)[..., :_ceil(height * scale), :_ceil(width * scale)])
+            outputs.append(prediction.permute(0, 3, 1, 2)[..., :math.ceil(height * scale), :math.ceil(width * scale)])
         return outputs
-
-
-def _ceil(value: float) -> int:
-    return int(-(-value // 1))
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -23,7 +23,7 @@ N_DIRECTIONS = 4
 
 
 class SS2D(nn.Module):
-    """(B, H, W, C) -> (B, H, W, C). in_proj -> SiLU -> 4-direction selective scan -> LayerNorm -> * SiLU(z) -> out_proj.
+    """(B, H, W, C) -> (B, H, W, C): in_proj, SiLU, 4-direction selective scan, LayerNorm, * SiLU(z), out_proj.
 
     The paper's EnVSS block removes VMamba's depthwise convolution; the SiLU that followed it is kept, so the
     scan still sees a gated, non-linear input (our reading, docs/NETWORK.md).

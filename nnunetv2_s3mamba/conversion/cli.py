@@ -52,7 +52,7 @@ def _add_output_args(parser: argparse.ArgumentParser, default_name: str | None) 
 
 
 def _add_split_args(parser: argparse.ArgumentParser, optional: bool) -> None:
-    group = parser.add_argument_group("size-stratified split (paper: 30/30/40 strata, 30%% of each to test)")
+    group = parser.add_argument_group("size-stratified split (paper: 30/30/40 strata, 30 percent of each to test)")
     if optional:
         group.add_argument("--split", action="store_true", help="apply the paper's size-stratified split")
     group.add_argument("--seed", type=int, default=0, help="seed of the test draw (default 0)")

@@ -11,6 +11,7 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   cascade);
 - AdamW + cosine schedule with the paper's initial learning rate 1e-4;
 - bf16 autocast where the GPU supports it (the selective scan itself always runs in fp32 inside the network);
+- a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`);
 - `torch.compile` only on explicit request, because the scan backends are not all compile-friendly.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
@@ -29,6 +30,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunetv2_s3mamba.architectures import build_s3mamba
+from nnunetv2_s3mamba.trainers.gpu_memory import fit_batch_size
 from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler, apply_class_schedule
 
 NETWORK_DIVISOR = 32
@@ -113,11 +115,18 @@ class S3MambaTrainerBase(nnUNetTrainer):
 
     def initialize(self) -> None:
         super().initialize()
-        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+        if self.device.type != "cuda":
+            return
+        if torch.cuda.is_bf16_supported():
             # nnU-Net's train/validation steps and its predictor open `torch.autocast('cuda')` without a dtype, so
             # the process-wide default decides: bf16 has fp32's range, so activations cannot overflow as in fp16.
             torch.set_autocast_dtype("cuda", torch.bfloat16)
             self.print_to_log_file("S3-Mamba: autocast dtype set to bfloat16 (selective scan runs in float32)")
+        input_shape = (self.num_input_channels, *self.configuration_manager.patch_size)
+        self.batch_size, details = fit_batch_size(self._unwrapped_network(), self.batch_size, input_shape, self.device)
+        self.print_to_log_file(f"S3-Mamba: batch size {self.batch_size} (planned {details['planned']}, fits "
+                               f"{details['fits']} in {details['free_GiB']:.1f} GiB free; measured peak "
+                               f"{details['peak_batch1_GiB']:.2f}/{details['peak_batch2_GiB']:.2f} GiB at batch 1/2)")
 
     def configure_optimizers(self) -> tuple[torch.optim.Optimizer, CosineLRScheduler]:
         """AdamW with the paper's lr; no weight decay on norms, biases and the SSM's A_log/D parameters."""

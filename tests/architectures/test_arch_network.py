@@ -34,7 +34,8 @@ def test_deep_supervision_scales_match_output_sizes_for_multiples_of_32():
     assert S3MambaNet.required_divisor == 32
     with torch.no_grad():
         outputs = net(torch.randn(1, 3, 64, 96))
-    assert [tuple(o.shape[-2:]) for o in outputs] == [(round(64 * s), round(96 * s)) for s in net.deep_supervision_scales]
+    expected = [(round(64 * s), round(96 * s)) for s in net.deep_supervision_scales]
+    assert [tuple(o.shape[-2:]) for o in outputs] == expected
 
 
 def test_state_dict_identical_with_and_without_deep_supervision():
@@ -111,6 +112,7 @@ def test_no_nan_under_cpu_autocast_with_large_activations(dtype):
         outputs = net(x)
         loss = sum(o.float().pow(2).mean() for o in outputs)
     loss.backward()
+    assert outputs[0].dtype == dtype, "autocast was not active: the test would prove nothing"
     assert all(torch.isfinite(o).all() for o in outputs)
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
 
@@ -125,3 +127,5 @@ def test_build_from_presets_and_overrides():
         build_s3mamba("huge", 3, 2, False)
     with pytest.raises(AssertionError, match="double"):
         S3MambaNet(3, 2, dims=(8, 16, 24, 64))
+    with pytest.raises(AssertionError, match="scan_backend"):
+        S3MambaNet(3, 2, dims=(8, 16, 32, 64), scan_backend="cuda")

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The paper's CVC-ClinicDB protocol (issue 8): size-stratified split, several trainers under one budget, evaluation
+# per lesion size. Runs on a GPU machine from the repository root with nnU-Net and this package importable.
+#
+#   bash experiments/cvc_clinicdb.sh prepare CVC_DIR          # convert + split (seed 0) + plan/preprocess
+#   bash experiments/cvc_clinicdb.sh train TRAINER GPU [FOLD]  # nnUNetv2_train in the background (setsid), log in $RUNS
+#   bash experiments/cvc_clinicdb.sh collect TRAINER [FOLD]    # wait, predict the test frames, evaluate per stratum
+#
+# Budget: every trainer named `<row>_<N>epochs` runs N x 250 iterations with nnU-Net's batch, patch, augmentation and
+# sampling for this dataset; the seed of the split is fixed. Outputs: $RUNS/<trainer>/{train.log,pred/,eval/}.
+set -euo pipefail
+DATASET_ID=${DATASET_ID:-501}
+RUNS=${RUNS:-runs/cvc_clinicdb}
+SEED=${SEED:-0}
+N_PROC=${N_PROC:-12}
+eval "$(python3 -m nnunetv2_s3mamba.cli env)"
+export nnUNet_compile=${nnUNet_compile:-f}
+raw_dataset() { echo "$nnUNet_raw/$(basename "$(ls -d "$nnUNet_raw"/Dataset"${DATASET_ID}"_*)")"; }
+
+case "$1" in
+prepare)
+    python3 -m nnunetv2_s3mamba.cli convert cvc -i "$2" -d "$DATASET_ID" --split --seed "$SEED" --no-progress
+    nnUNetv2_plan_and_preprocess -d "$DATASET_ID" -c 2d -np "$N_PROC" -npfp "$N_PROC" --verify_dataset_integrity
+    ;;
+train)
+    trainer=$2 gpu=$3 fold=${4:-0}
+    mkdir -p "$RUNS/$trainer"
+    CUDA_VISIBLE_DEVICES=$gpu setsid nohup nnUNetv2_train "$DATASET_ID" 2d "$fold" -tr "$trainer" \
+        > "$RUNS/$trainer/train.log" 2>&1 < /dev/null &
+    echo "started $trainer on GPU $gpu (pid $!)"
+    ;;
+collect)
+    trainer=$2 fold=${3:-0}
+    results=$(ls -d "$nnUNet_results"/Dataset"${DATASET_ID}"_*/"${trainer}"__nnUNetPlans__2d/fold_"$fold")
+    while [ ! -f "$results/validation/summary.json" ]; do
+        grep -q "Traceback" "$RUNS/$trainer/train.log" && { tail -30 "$RUNS/$trainer/train.log"; exit 1; }
+        sleep 10
+    done
+    dataset=$(raw_dataset)
+    nnUNetv2_predict -i "$dataset/imagesTs" -o "$RUNS/$trainer/pred" -d "$DATASET_ID" -c 2d -f "$fold" \
+        -tr "$trainer" -npp 4 -nps 4 > "$RUNS/$trainer/predict.log" 2>&1
+    python3 -m nnunetv2_s3mamba.cli evaluate "$RUNS/$trainer/pred" "$dataset/labelsTs" \
+        --strata "$dataset/size_strata.json" -o "$RUNS/$trainer/eval" --overlays 6 --no-progress
+    cp "$results"/training_log_*.txt "$results"/progress.png "$results/validation/summary.json" "$RUNS/$trainer/"
+    cp "$results"/curriculum_history.json "$results"/curriculum_weights.png "$RUNS/$trainer/" 2>/dev/null || true
+    ;;
+*)
+    echo "usage: $0 prepare CVC_DIR | train TRAINER GPU [FOLD] | collect TRAINER [FOLD]" >&2; exit 2 ;;
+esac
