@@ -12,8 +12,9 @@ from typing import Sequence
 from nnunetv2_s3mamba.setup_check import cli as setup_cli
 from nnunetv2_s3mamba.conversion import cli as conversion_cli
 from nnunetv2_s3mamba.evaluation import cli as evaluation_cli
+from nnunetv2_s3mamba.quickstart import cli as quickstart_cli
 
-SUBCOMMAND_MODULES = [setup_cli, conversion_cli, evaluation_cli]
+SUBCOMMAND_MODULES = [setup_cli, conversion_cli, evaluation_cli, quickstart_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,11 @@ class S3MambaTrainer_EnCF_CL(S3MambaTrainer): use_tcma = False
 class S3MambaTrainer_TCMA_CL(S3MambaTrainer): use_encf = False
 
 
+class S3MambaTrainer_demo(S3MambaTrainer):
+    """The quickstart's budget (`s3mamba demo`, docs/QUICKSTART.md): minutes on a CPU, not a paper setting."""
+    network_preset, epochs, iterations_per_epoch, val_iterations_per_epoch = "small", 20, 30, 5
+
+
 ABLATION_ROWS: tuple[type[S3MambaTrainer], ...] = (
     S3MambaTrainer, S3MambaTrainer_noCL, S3MambaTrainer_baseline, S3MambaTrainer_EnCF, S3MambaTrainer_TCMA,
     S3MambaTrainer_CL, S3MambaTrainer_EnCF_TCMA, S3MambaTrainer_EnCF_CL, S3MambaTrainer_TCMA_CL,
@@ -42,4 +47,4 @@ SCHEDULE_VARIANTS = {variant.__name__: variant
                      for variant in (_schedule_variant(row, n) for row in ABLATION_ROWS for n in SCHEDULE_EPOCHS)}
 globals().update(SCHEDULE_VARIANTS)
 
-__all__ = [row.__name__ for row in ABLATION_ROWS] + list(SCHEDULE_VARIANTS)
+__all__ = [row.__name__ for row in ABLATION_ROWS] + [S3MambaTrainer_demo.__name__] + list(SCHEDULE_VARIANTS)
