@@ -90,6 +90,22 @@ class S3MambaNet(nn.Module):
                          feature_channels=tcma_channels, mlp_hidden=tcma_mlp_hidden) if use_tcma else None
         self.apply(_init_weights)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """torch's loader, with a message that says what a mismatch usually means in nnU-Net.
+
+        nnU-Net builds the network from the trainer name stored in the checkpoint and loads strictly; a mismatch
+        means the weights come from another S3-Mamba variant (EnCF/TCMA switch, preset) or another trainer.
+        """
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"These weights do not fit this S3-Mamba network (use_encf={self.use_encf}, "
+                f"use_tcma={self.use_tcma}, dims[0]={self.patch_embed.proj.out_channels}, "
+                f"{self.num_classes} classes). They were saved by a different trainer variant or dataset: predict "
+                "with the trainer name (-tr) and plans (-p) the model was trained with, and do not copy checkpoints "
+                f"between result folders. Details from PyTorch: {error}") from error
+
     @property
     def deep_supervision_scales(self) -> list[float]:
         """Scale of each deep-supervision output relative to the input, highest first: [1, 1/4, 1/8, 1/16]."""

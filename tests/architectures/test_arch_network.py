@@ -129,3 +129,12 @@ def test_build_from_presets_and_overrides():
         S3MambaNet(3, 2, dims=(8, 16, 24, 64))
     with pytest.raises(AssertionError, match="scan_backend"):
         S3MambaNet(3, 2, dims=(8, 16, 32, 64), scan_backend="cuda")
+
+
+def test_weights_of_another_variant_give_an_actionable_error():
+    full = build_s3mamba("small", 3, 2, deep_supervision=False, dims=(8, 16, 32, 64))
+    baseline = build_s3mamba("small", 3, 2, deep_supervision=False, use_encf=False, use_tcma=False,
+                             dims=(8, 16, 32, 64))
+    with pytest.raises(RuntimeError, match=r"use_encf=False, use_tcma=False.*-tr"):
+        baseline.load_state_dict(full.state_dict())
+    baseline.load_state_dict(baseline.state_dict())
