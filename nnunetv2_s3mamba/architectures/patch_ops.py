@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["PatchEmbed2D", "PatchMerging2D", "PatchExpand2D", "FinalPatchExpand2D"]
+__all__ = ["PatchEmbed2D", "PatchMerging2D", "PatchExpand2D"]
 
 
 class PatchEmbed2D(nn.Module):
@@ -46,24 +46,15 @@ def _depth_to_space(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 class PatchExpand2D(nn.Module):
-    """Double the resolution, halve the width: linear in_dim -> 2*in_dim, 2x2 depth-to-space, LayerNorm(in_dim/2)."""
+    """Raise the resolution by `factor`: linear in_dim -> factor*in_dim, factor x factor depth-to-space,
+    LayerNorm(in_dim/factor). factor 2 between decoder stages; factor 4 back to the input resolution (VM-UNet's
+    final expand)."""
 
-    def __init__(self, in_dim: int) -> None:
+    def __init__(self, in_dim: int, factor: int = 2) -> None:
         super().__init__()
-        self.expand = nn.Linear(in_dim, 2 * in_dim, bias=False)
-        self.norm = nn.LayerNorm(in_dim // 2)
+        self.factor = factor
+        self.expand = nn.Linear(in_dim, factor * in_dim, bias=False)
+        self.norm = nn.LayerNorm(in_dim // factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(_depth_to_space(self.expand(x), 2))
-
-
-class FinalPatchExpand2D(nn.Module):
-    """Back to full resolution: linear dim -> 4*dim, 4x4 depth-to-space, LayerNorm(dim/4)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.expand = nn.Linear(dim, 4 * dim, bias=False)
-        self.norm = nn.LayerNorm(dim // 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(_depth_to_space(self.expand(x), 4))
+        return self.norm(_depth_to_space(self.expand(x), self.factor))

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnunetv2_s3mamba.architectures.envss import EnVSSLayer, EnVSSLayerUp
-from nnunetv2_s3mamba.architectures.patch_ops import FinalPatchExpand2D, PatchEmbed2D
+from nnunetv2_s3mamba.architectures.patch_ops import PatchEmbed2D, PatchExpand2D
 from nnunetv2_s3mamba.architectures.selective_scan import SCAN_BACKENDS
 from nnunetv2_s3mamba.architectures.tcma import TCMA
 
@@ -82,7 +82,7 @@ class S3MambaNet(nn.Module):
         self.layers_up = nn.ModuleList(
             EnVSSLayerUp(dims[N_STAGES - 1 - i], dec_rates[sum(decoder_depths[:i]):sum(decoder_depths[:i + 1])],
                          upsample=i > 0, **block_kwargs) for i in range(N_STAGES))
-        self.final_up = FinalPatchExpand2D(dims[0])
+        self.final_up = PatchExpand2D(dims[0], factor=4)
         self.final_conv = nn.Conv2d(dims[0] // 4, num_classes, kernel_size=1)
         # R_i = conv1x1(F_i) of the decoder stages at 1/16, 1/8, 1/4 (coarse to fine, the decoder's order).
         self.level_heads = nn.ModuleList(nn.Linear(dims[N_STAGES - 1 - i], num_classes) for i in range(1, N_STAGES))

@@ -80,3 +80,11 @@ def test_continue_resumes_from_latest_checkpoint(trained):
     resumed = torch.load(fold / "checkpoint_final.pth", weights_only=False, map_location="cpu")
     assert resumed["current_epoch"] == 2
     assert resumed["trainer_name"] == TRAINER
+
+
+def test_val_reruns_the_final_validation(trained):
+    summary = trained["results"] / "fold_0" / "validation" / "summary.json"
+    summary.unlink()
+    run_cli(["nnUNetv2_train", str(DATASET_ID), "2d", "0", "-tr", TRAINER, "-device", "cpu", "--val"],
+            trained["env"])
+    assert "mean" in json.loads(summary.read_text())
