@@ -6,8 +6,9 @@ override hands straight to the trainer underneath, so the trainer behaves exactl
 One training epoch with the curriculum on:
   on_train_epoch_start  the Training Scheduler's sampling probabilities go into the loader's shared array
                         (worker processes read it), and a log line states lambda and the weight spread;
-  train_step            nnU-Net's own loss is optimised unchanged; a non-finite loss skips the step on every
-                        rank; per-sample losses of the drawn keys are recorded for the Difficulty Measurer;
+  train_step            nnU-Net's own step and loss, unchanged; the loss is wrapped (`SampleLossRecorder`) so that
+                        per-sample losses of the drawn keys reach the Difficulty Measurer and a non-finite loss
+                        changes no weight;
   on_train_epoch_end    all ranks' records are gathered and every rank applies the same update; the history
                         JSON and the weight plot are rewritten in the output folder.
 Checkpoints carry the state under 'curriculum_state', so `--c` resumes the same weights and lambda.
@@ -19,16 +20,12 @@ from typing import List, Optional, Union
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
-from nnunetv2.utilities.helpers import dummy_context
-from torch import autocast
 
 from nnunetv2_s3mamba.curriculum.data_loader import CurriculumDataLoader, nnunet_train_loader, replace_train_loader
 from nnunetv2_s3mamba.curriculum.lesion_size import build_sample_table
 from nnunetv2_s3mamba.curriculum.regularized_curriculum import CurriculumConfig, RegularizedCurriculum
 from nnunetv2_s3mamba.curriculum.report import plot_weight_history, write_history
-from nnunetv2_s3mamba.curriculum.sample_loss import per_sample_loss
+from nnunetv2_s3mamba.curriculum.loss_recorder import SampleLossRecorder
 
 LESION_SIZE_CACHE = "curriculum_lesion_sizes.json"
 CHECKPOINT_KEY = "curriculum_state"
@@ -70,49 +67,24 @@ class CurriculumMixin:
             self.curriculum_loader.set_sampling_probabilities(self.curriculum.sampling_probabilities())
             self.print_to_log_file(self.curriculum.summary_line())
 
-    def _finite_on_all_ranks(self, loss: torch.Tensor) -> bool:
-        """Skipping must be collective under DDP: a rank that skips backward would hang the others' all-reduce."""
-        finite = torch.isfinite(loss.detach()).all().float()
-        if self.is_ddp:
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite.item())
+    def _build_loss(self):
+        loss = super()._build_loss()
+        if not self.use_curriculum:
+            return loss
+        return SampleLossRecorder(loss, self.label_manager.has_regions, self.label_manager.ignore_label)
 
     def train_step(self, batch: dict) -> dict:
-        """nnU-Net's train step (same loss, autocast, GradScaler, clipping) plus NaN-skip and per-sample losses."""
+        """nnU-Net's own train step; the loss wrapper supplies per-sample losses and the non-finite skip."""
+        result = super().train_step(batch)
         if not self.use_curriculum:
-            return super().train_step(batch)
-        data = batch["data"].to(self.device, non_blocking=True)
-        target = batch["target"]
-        target = [t.to(self.device, non_blocking=True) for t in target] if isinstance(target, list) \
-            else target.to(self.device, non_blocking=True)
-
-        self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
-            output = self.network(data)
-            loss = self.loss(output, target)
-
-        if not self._finite_on_all_ranks(loss):
-            self.optimizer.zero_grad(set_to_none=True)
+            return result
+        if self.loss.skipped:
             self.curriculum.record_step(batch["keys"], None)
-            self.print_to_log_file(f"Curriculum: non-finite training loss ({loss.item()}) in epoch "
-                                   f"{self.current_epoch}; optimizer step skipped, these samples' losses not used")
+            self.print_to_log_file(f"Curriculum: non-finite training loss in epoch {self.current_epoch}; no weight "
+                                   "was changed by this step and its samples' losses are not used")
             return {"loss": np.array(np.nan)}
-
-        ds_weights = self.loss.weight_factors if isinstance(self.loss, DeepSupervisionWrapper) else None
-        sample_losses = per_sample_loss(output, target, ds_weights, self.label_manager.has_regions,
-                                        self.label_manager.ignore_label)
-        if self.grad_scaler is not None:
-            self.grad_scaler.scale(loss).backward()
-            self.grad_scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.grad_scaler.step(self.optimizer)
-            self.grad_scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.optimizer.step()
-        self.curriculum.record_step(batch["keys"], sample_losses.cpu().numpy())
-        return {"loss": loss.detach().cpu().numpy()}
+        self.curriculum.record_step(batch["keys"], self.loss.sample_losses.cpu().numpy())
+        return result
 
     def on_train_epoch_end(self, train_outputs: List[dict]) -> None:
         if not self.use_curriculum:
