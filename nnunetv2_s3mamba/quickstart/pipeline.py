@@ -21,7 +21,7 @@ from nnunetv2_s3mamba.conversion.synthetic import make_synthetic_lesion_dataset
 from nnunetv2_s3mamba.evaluation.pictures import plot_overlays, plot_stratum_bars
 from nnunetv2_s3mamba.evaluation.report import REPORT_STEM, evaluate_folder
 from nnunetv2_s3mamba.quickstart.steps import run_step
-from nnunetv2_s3mamba.setup_check.discovery import EXT_TRAINER_VARIABLE, ext_trainer_dir
+from nnunetv2_s3mamba.setup_check.discovery import EXT_TRAINER_VARIABLE, with_our_folder
 
 DEMO_DATASET_ID = 990
 DEMO_TRAINER = "S3MambaTrainer_demo"
@@ -43,8 +43,7 @@ def demo_env(out_dir: Path, device: str, base: Mapping[str, str] | None = None) 
     env = dict(os.environ if base is None else base)
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         env[name] = str(out_dir / name)
-    kept = [entry for entry in env.get(EXT_TRAINER_VARIABLE, "").split(os.pathsep) if entry]
-    env[EXT_TRAINER_VARIABLE] = os.pathsep.join([str(ext_trainer_dir()), *kept])
+    env[EXT_TRAINER_VARIABLE] = with_our_folder(env.get(EXT_TRAINER_VARIABLE))
     env["nnUNet_compile"] = "f"
     env["PYTHONUNBUFFERED"] = "1"
     if device == "cpu":

@@ -29,9 +29,13 @@ def is_registered(value: str | None = None) -> bool:
     return any(Path(entry).resolve() == target for entry in _entries(value))
 
 
-def export_line(current: str | None = None) -> str:
-    """`export nnUNet_extTrainer=...` that adds our folder in front and keeps every folder already listed."""
-    current = os.environ.get(EXT_TRAINER_VARIABLE) if current is None else current
+def with_our_folder(current: str | None) -> str:
+    """An `nnUNet_extTrainer` value with our folder in front (once) and every folder of `current` kept."""
     kept = [entry for entry in _entries(current) if Path(entry).resolve() != ext_trainer_dir()]
-    value = os.pathsep.join([str(ext_trainer_dir()), *kept])
-    return f"export {EXT_TRAINER_VARIABLE}={shlex.quote(value)}"
+    return os.pathsep.join([str(ext_trainer_dir()), *kept])
+
+
+def export_line(current: str | None = None) -> str:
+    """`export nnUNet_extTrainer=...` for the current environment's value (or `current`)."""
+    current = os.environ.get(EXT_TRAINER_VARIABLE) if current is None else current
+    return f"export {EXT_TRAINER_VARIABLE}={shlex.quote(with_our_folder(current))}"
