@@ -1,4 +1,7 @@
-"""CPU time and peak memory of our chunked torch selective scan against a plain sequential loop. Prints JSON.
+"""CPU time and peak memory of our torch selective scans against a plain sequential loop. Prints JSON.
+
+Implementations: `torch_chunked` (the training scan, with autograd), `torch_inference` (the no-gradient pass used
+for CPU prediction; forward only) and `sequential_loop` (the recurrence step by step).
 
 Each (implementation, L, mode) case runs in its own subprocess so that its peak resident memory (ru_maxrss, minus
 the process's RSS before the case) is its own. Sizes are one SS2D scan of a stage: B=1, D=192 channels, N=16.
@@ -17,7 +20,11 @@ import time
 
 import torch
 
-from nnunetv2_s3mamba.architectures.selective_scan import chunked_selective_scan
+from nnunetv2_s3mamba.architectures.selective_scan import chunked_selective_scan, inference_selective_scan
+
+SCANS = {"torch_chunked": lambda inputs, chunk: chunked_selective_scan(*inputs, chunk),
+         "torch_inference": lambda inputs, chunk: inference_selective_scan(*inputs),
+         "sequential_loop": lambda inputs, chunk: sequential_scan(*inputs)}
 
 
 def sequential_scan(u, delta, A, B, C, D):
@@ -40,7 +47,7 @@ def run_case(impl: str, length: int, dim: int, n_state: int, mode: str, repeats:
 
     def once():
         with torch.set_grad_enabled(grad):
-            y = (chunked_selective_scan(*inputs, chunk) if impl == "torch_chunked" else sequential_scan(*inputs))
+            y = SCANS[impl](inputs, chunk)
             if grad:
                 y.sum().backward()
 
@@ -76,6 +83,8 @@ def main() -> None:
     for length in args.lengths:
         for mode in ("forward", "forward_backward"):
             cases = [("torch_chunked", c) for c in args.chunk_sizes] + [("sequential_loop", 0)]
+            if mode == "forward":
+                cases.insert(-1, ("torch_inference", 0))
             for impl, chunk in cases:
                 cmd = [sys.executable, __file__, "--case", impl, str(length), mode, str(chunk), "--dim", str(args.dim),
                        "--n-state", str(args.n_state), "--repeats", str(args.repeats), "--threads", str(args.threads)]
