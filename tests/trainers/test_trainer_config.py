@@ -86,3 +86,20 @@ def test_builder_follows_class_switches_and_ds_flag():
     assert sum(p.numel() for p in full.parameters()) > sum(p.numel() for p in baseline.parameters())
     with_ds = TinyFull.build_network_architecture(**kwargs, enable_deep_supervision=True)
     assert with_ds.state_dict().keys() == full.state_dict().keys()
+
+
+def test_adamw_groups_exclude_norms_biases_and_ssm_constants_from_weight_decay():
+    from types import SimpleNamespace
+
+    from nnunetv2_s3mamba.architectures import build_s3mamba
+    from nnunetv2_s3mamba.trainers.s3mamba_trainer import S3MambaTrainerBase
+
+    network = build_s3mamba("small", 3, 2, deep_supervision=True, dims=(8, 16, 32, 64))
+    trainer = SimpleNamespace(network=network, weight_decay=1e-2, initial_lr=1e-4, num_epochs=10)
+    optimizer, _ = S3MambaTrainerBase.configure_optimizers(trainer)
+    decay, no_decay = ({id(p) for p in group["params"]} for group in optimizer.param_groups)
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [1e-2, 0.0]
+    named = dict(network.named_parameters())
+    assert all(id(p) in no_decay for name, p in named.items() if name.endswith(("A_logs", "Ds")) or p.ndim == 1)
+    assert id(named["patch_embed.proj.weight"]) in decay
+    assert len(decay) + len(no_decay) == len(named)
