@@ -2,8 +2,11 @@
 
 The U-Net is nnU-Net's 2D plan for CVC-ClinicDB: 7 stages, features 32..512, strides [1,2,2,2,2,2,2], 3x3
 kernels, instance norm, leaky ReLU, deep supervision. Training step = forward with deep supervision, cross-entropy
-summed over the outputs (targets nearest-downsampled to each output), backward, optimiser step; fp16 autocast with a
-GradScaler on CUDA (fp32 on CPU). Inference tile = one patch, batch 1, deep supervision off, no grad.
+summed over the outputs (targets nearest-downsampled to each output), backward, optimiser step; on CUDA each network
+runs under the autocast its trainer uses (the U-Net fp16 as nnUNetTrainer, S3-Mamba bf16 as S3MambaTrainer where the
+card supports it; `--s3mamba-amp fp16` for the old setting) with a GradScaler; fp32 on CPU. Inference tile = one
+patch, batch 1, deep supervision off, no grad. `--compile` adds a torch.compile'd copy of every network (nnUNetTrainer
+compiles by default on CUDA; the selective scan is excluded from compilation).
 
     python benchmarks/network_gpu.py [--batch 26] [--patch 320 384] [--steps 10] [--presets vmamba-s small]
     python benchmarks/network_gpu.py --batch 2 --patch 128 128 --steps 1 --warmup 1 --unet-features 8 --presets small
@@ -22,6 +25,7 @@ from torch import nn
 from nnunetv2_s3mamba.architectures import build_s3mamba, scan_backend_report
 
 
+AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 VARIANTS = {"full": dict(use_encf=True, use_tcma=True), "no_tcma": dict(use_encf=True, use_tcma=False),
             "no_encf": dict(use_encf=False, use_tcma=True), "baseline": dict(use_encf=False, use_tcma=False)}
 
@@ -48,18 +52,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(name: str, net: nn.Module, args, device: torch.device) -> dict:
+def measure(name: str, net: nn.Module, args, device: torch.device, amp_dtype: torch.dtype,
+            compile_network: bool = False) -> dict:
     net = net.to(device)
     amp = device.type == "cuda"
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4) if name != "PlainConvUNet" else \
-        torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
+    eager = net
+    if compile_network:
+        net = torch.compile(net)
+    optimizer = torch.optim.AdamW(eager.parameters(), lr=1e-4) if name != "PlainConvUNet" else \
+        torch.optim.SGD(eager.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     x = torch.randn(args.batch, args.input_channels, *args.patch, device=device)
     target = torch.randint(0, args.classes, (args.batch, 1, *args.patch), device=device).float()
 
     def train_step() -> float:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             outputs = net(x)
             loss = sum(F.cross_entropy(o.float(), F.interpolate(target, size=o.shape[-2:], mode="nearest")[:, 0].long())
                        for o in outputs)
@@ -68,7 +76,7 @@ def measure(name: str, net: nn.Module, args, device: torch.device) -> dict:
         scaler.update()
         return loss.item()
 
-    set_deep_supervision(net, True)
+    set_deep_supervision(eager, True)
     net.train()
     for _ in range(args.warmup):
         train_step()
@@ -83,10 +91,10 @@ def measure(name: str, net: nn.Module, args, device: torch.device) -> dict:
     peak = torch.cuda.max_memory_allocated() / 2 ** 30 if device.type == "cuda" else None
     profile = top_ops(train_step, device) if args.profile else None
 
-    set_deep_supervision(net, False)
+    set_deep_supervision(eager, False)
     net.eval()
     tile = x[:1]
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+    with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
         for _ in range(args.warmup):
             net(tile)
         synchronize(device)
@@ -95,8 +103,9 @@ def measure(name: str, net: nn.Module, args, device: torch.device) -> dict:
             net(tile)
         synchronize(device)
     tile_ms = (time.perf_counter() - start) / args.steps * 1000
-    params = sum(p.numel() for p in net.parameters())
-    return {"network": name, "profile_top_ops": profile, "params_M": round(params / 1e6, 3),
+    params = sum(p.numel() for p in eager.parameters())
+    return {"network": name + (" compiled" if compile_network else ""), "amp": str(amp_dtype) if amp else "fp32",
+            "profile_top_ops": profile, "params_M": round(params / 1e6, 3),
             "train_step_ms": round(train_ms, 1), "inference_tile_ms": round(tile_ms, 1),
             "train_peak_mem_GiB": round(peak, 2) if peak is not None else None}
 
@@ -129,23 +138,36 @@ def main() -> None:
                         help="add the 15 ops with the most device time over 3 training steps of each network")
     parser.add_argument("--no-unet", action="store_true", help="skip nnU-Net's PlainConvUNet")
     parser.add_argument("--unet-features", type=int, default=32, help="first-stage features of the U-Net (plan: 32)")
+    parser.add_argument("--s3mamba-amp", choices=sorted(AMP_DTYPES), default="bf16",
+                        help="autocast dtype of the S3-Mamba networks (S3MambaTrainer: bf16 where supported)")
+    parser.add_argument("--compile", action="store_true", help="also time every network under torch.compile")
     parser.add_argument("--input-channels", type=int, default=3)
     parser.add_argument("--classes", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
+    s3mamba_amp = AMP_DTYPES[args.s3mamba_amp]
+    if s3mamba_amp == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        s3mamba_amp = torch.float16
+    networks = [] if args.no_unet else [
+        ("PlainConvUNet", lambda: plain_conv_unet(args.input_channels, args.classes, args.unet_features), torch.float16)]
+    networks += [(f"S3MambaNet[{preset},{variant}]",
+                  lambda preset=preset, variant=variant: build_s3mamba(preset, args.input_channels, args.classes, True,
+                                                                       **VARIANTS[variant]), s3mamba_amp)
+                 for preset in args.presets for variant in args.variants]
     results = []
-    if not args.no_unet:
-        results.append(measure("PlainConvUNet", plain_conv_unet(args.input_channels, args.classes, args.unet_features),
-                               args, device))
-    for preset in args.presets:
-        for variant in args.variants:
-            net = build_s3mamba(preset, args.input_channels, args.classes, True, **VARIANTS[variant])
-            results.append(measure(f"S3MambaNet[{preset},{variant}]", net, args, device))
+    for name, build, amp_dtype in networks:
+        for compile_network in (False, True) if args.compile else (False,):
+            try:
+                results.append(measure(name, build(), args, device, amp_dtype, compile_network))
+            except Exception as error:  # one network failing (e.g. under torch.compile) must not lose the others
+                results.append({"network": name + (" compiled" if compile_network else ""),
+                                "error": f"{type(error).__name__}: {str(error)[:500]}"})
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     print(json.dumps({"benchmark": "network_gpu", "device": torch.cuda.get_device_name() if device.type == "cuda"
                       else "cpu", "batch": args.batch, "patch": args.patch, "steps": args.steps,
-                      "amp": "fp16 autocast" if device.type == "cuda" else "fp32",
                       "scan_backends": scan_backend_report(), "results": results}, indent=1))
 
 

@@ -1,11 +1,17 @@
-"""fp32 islands inside autocast: the parts of the network that overflow or lose precision in fp16/bf16."""
+"""Precision islands inside autocast: where the network leaves the autocast dtype, and why.
+
+fp16 has a maximum of 65504: the scan's projections (which feed exp/softplus) and TCMA's triple products overflow
+there, so under fp16 autocast those parts run in fp32. bf16 has fp32's exponent range, so under bf16 autocast they
+stay in bf16 and use tensor cores and half the memory traffic; the selective scan's recurrence itself runs in fp32
+on every backend and under every autocast (`selective_scan.py`).
+"""
 from __future__ import annotations
 
 import contextlib
 
 import torch
 
-__all__ = ["autocast_off"]
+__all__ = ["autocast_off", "overflow_safe_autocast", "autocast_is_bf16"]
 
 
 def autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
@@ -13,3 +19,14 @@ def autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
     if torch.amp.is_autocast_available(device.type):
         return torch.autocast(device_type=device.type, enabled=False)
     return contextlib.nullcontext()
+
+
+def autocast_is_bf16(device: torch.device) -> bool:
+    """True when autocast is on for `device` and computes in bf16."""
+    return (torch.amp.is_autocast_available(device.type) and torch.is_autocast_enabled(device.type)
+            and torch.get_autocast_dtype(device.type) == torch.bfloat16)
+
+
+def overflow_safe_autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """Keep bf16 autocast (fp32's range: nothing overflows); turn fp16 autocast off (fp32 instead)."""
+    return contextlib.nullcontext() if autocast_is_bf16(device) else autocast_off(device)

@@ -12,8 +12,10 @@ backend ran:
   `selective_scan_ref` has a backward that is quadratic in L) and runs anywhere, so CPU training, tests and machines
   without the extension work.
 
-The scan always runs in fp32 with autocast disabled: exp(delta * A) and the long recurrences overflow or lose all
-precision in fp16, the main source of NaN losses reported for Mamba segmentation networks.
+The recurrence always runs in fp32 with autocast disabled: exp(delta * A) and the long recurrences overflow or lose
+all precision in fp16, the main source of NaN losses reported for Mamba segmentation networks. Inputs may arrive in
+bf16 (SS2D under bf16 autocast): the CUDA kernel then reads them as bf16 and converts each element to fp32 in its
+registers (half the memory traffic), the torch scan converts them up front.
 """
 from __future__ import annotations
 
@@ -104,31 +106,36 @@ def scan_backend_report() -> dict:
     return report
 
 
+@torch.compiler.disable
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                    D: Optional[torch.Tensor] = None, delta_bias: Optional[torch.Tensor] = None,
                    delta_softplus: bool = False, backend: Optional[str] = None,
                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> torch.Tensor:
-    """Selective scan in fp32, layout of mamba-ssm's `selective_scan_fn`; returns y (batch, dim, L) in fp32.
+    """Selective scan with fp32 state, layout of mamba-ssm's `selective_scan_fn`; returns y (batch, dim, L).
 
     u, delta: (batch, dim, L). A: (dim, N), real and negative. B, C: (batch, N, L) shared by all channels, or
     (batch, G, N, L) with the channels split into G equal consecutive groups (SS2D: one group per scan direction).
     D, delta_bias: (dim,). `backend`: "auto" | "torch" | "mamba_ssm", None reads S3MAMBA_SCAN_BACKEND.
-    The torch backend runs the chunked scan (`chunk_size`) where a gradient is needed, and on the CPU the cheaper
-    `inference_selective_scan` under no_grad/inference_mode or when no input requires a gradient (not on a GPU:
-    its one operation per step would mean thousands of kernel launches); both compute the same recurrence (tested
-    to agree within float32 rounding).
+    y is fp32, except where u, delta, B and C are all bf16 and the CUDA kernel runs: then the kernel computes in
+    fp32 and stores y in bf16. The torch backend runs the chunked scan (`chunk_size`) where a gradient is needed,
+    and on the CPU the cheaper `inference_selective_scan` under no_grad/inference_mode or when no input requires a
+    gradient (not on a GPU: its one operation per step would mean thousands of kernel launches); both compute the
+    same recurrence (tested to agree within float32 rounding). Excluded from torch.compile: the CUDA kernel is
+    opaque to it and the chunked scan's loop would unroll into a huge graph.
     """
     _check_shapes(u, delta, A, B, C, D, delta_bias)
     which = resolve_scan_backend(backend, u.is_cuda)
     with autocast_off(u.device):
-        u, delta, A, B, C = u.float(), delta.float(), A.float(), B.float(), C.float()
+        A = A.float()
         D = D.float() if D is not None else None
         delta_bias = delta_bias.float() if delta_bias is not None else None
         if which == "mamba_ssm":
             kernel, _ = _import_mamba_kernel()
-            return kernel(u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(),
-                          D.contiguous() if D is not None else None, None,
+            io_dtype = torch.bfloat16 if all(t.dtype == torch.bfloat16 for t in (u, delta, B, C)) else torch.float32
+            u, delta, B, C = (t.to(io_dtype).contiguous() for t in (u, delta, B, C))
+            return kernel(u, delta, A.contiguous(), B, C, D.contiguous() if D is not None else None, None,
                           delta_bias.contiguous() if delta_bias is not None else None, delta_softplus)
+        u, delta, B, C = u.float(), delta.float(), B.float(), C.float()
         needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                                      for t in (u, delta, A, B, C, D, delta_bias))
         if u.device.type == "cpu" and not needs_grad:

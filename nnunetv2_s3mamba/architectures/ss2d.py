@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnunetv2_s3mamba.architectures.precision import autocast_off
+from nnunetv2_s3mamba.architectures.precision import autocast_is_bf16, overflow_safe_autocast
 from nnunetv2_s3mamba.architectures.selective_scan import selective_scan
 
 __all__ = ["SS2D"]
@@ -63,22 +63,23 @@ class SS2D(nn.Module):
         return self.out_proj(y)
 
     def scan_four_directions(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, d_inner) -> (B, H, W, d_inner) in fp32: the sum of the four directional scans.
+        """(B, H, W, d_inner) -> (B, H, W, d_inner): the sum of the four directional scans.
 
-        Projections and the scan run in fp32 with autocast off (the projections feed exp/softplus inside the scan;
-        doing them in fp16 is where Mamba networks overflow).
+        The direction copies and the x/dt projections run in bf16 under bf16 autocast (tensor cores, half the
+        memory traffic; bf16 cannot overflow) and in fp32 otherwise (under fp16 they are where Mamba networks
+        overflow: the projections feed exp/softplus). The scan's recurrence is fp32 in every case.
         """
         b, h, w, d = x.shape
         length = h * w
-        with autocast_off(x.device):
-            x = x.float()
+        with overflow_safe_autocast(x.device):
+            x = x.to(torch.bfloat16 if autocast_is_bf16(x.device) else torch.float32)
             rows = x.permute(0, 3, 1, 2).reshape(b, d, length)          # l = i * W + j
             cols = x.permute(0, 3, 2, 1).reshape(b, d, length)          # l = j * H + i
             forward_dirs = torch.stack([rows, cols], dim=1)
             xs = torch.cat([forward_dirs, forward_dirs.flip(-1)], dim=1)  # (b, K, d, L)
-            x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight.float())
+            x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight.to(x.dtype))
             dts, Bs, Cs = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
-            dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_projs_weight.float())
+            dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_projs_weight.to(x.dtype))
             ys = selective_scan(xs.reshape(b, N_DIRECTIONS * d, length), dts.reshape(b, N_DIRECTIONS * d, length),
                                 -torch.exp(self.A_logs.float()), Bs, Cs, self.Ds.float(),
                                 delta_bias=self.dt_projs_bias.float().view(-1), delta_softplus=True,

@@ -11,7 +11,8 @@ For each decoder level i with per-category predictions R_i = conv1x1(F_i) (B, h,
   - eq. 4: A[b,p,j,k] = mean_(c,e) A_B[b,p,k,c,e] * W_D[b,p,j,(c,e)], then the mean over the three scales.
   - eq. 5: the level's predicted mask is modulated per pixel and category: R_i * (1 + tanh(A)).
 The gate 1 + tanh(A) lies in (0, 2): it can only re-weight a prediction, never flip its sign, and equals 1 where
-the attention is neutral. All TCMA arithmetic runs in fp32 (triple products overflow fp16).
+the attention is neutral. TCMA runs in fp32 under fp16 autocast (its triple products overflow fp16) and stays in
+bf16 under bf16 autocast (same range as fp32).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnunetv2_s3mamba.architectures.precision import autocast_off
+from nnunetv2_s3mamba.architectures.precision import overflow_safe_autocast
 
 __all__ = ["TCMA", "SobelEdges"]
 
@@ -86,7 +87,7 @@ class TCMA(nn.Module):
     def forward(self, image: torch.Tensor, predictions: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         assert len(predictions) == len(self.weight_mlps), \
             f"TCMA was built for {len(self.weight_mlps)} levels, got {len(predictions)} predictions"
-        with autocast_off(image.device):
+        with overflow_safe_autocast(image.device):
             image = image.float()
             image_features = self.image_embed(image)
             edge_features = self.edge_embed(self.sobel(image))

@@ -9,11 +9,13 @@ import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnunetv2_s3mamba.curriculum.trainer_mixin import CurriculumMixin
+from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin
 from nnunetv2_s3mamba.trainers.schedule import apply_class_schedule
 
 
-class nnUNetTrainer_CL(CurriculumMixin, nnUNetTrainer):
-    """nnUNetTrainer + curriculum, with nnU-Net's schedule unless a variant overrides it."""
+class nnUNetTrainer_CL(CurriculumMixin, DDPEvenBatchMixin, nnUNetTrainer):
+    """nnUNetTrainer + curriculum, with nnU-Net's schedule unless a variant overrides it (and equal per-GPU
+    batches under DDP, which nnU-Net's batch Dice needs: `ddp_batch.py`)."""
 
     epochs: int = 1000
     iterations_per_epoch: int = 250

@@ -10,8 +10,9 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - deep-supervision scales that match the network's real outputs (1, 1/4, 1/8, ... rather than nnU-Net's pool
   cascade);
 - AdamW + cosine schedule with the paper's initial learning rate 1e-4;
-- bf16 autocast where the GPU supports it (the selective scan itself always runs in fp32 inside the network);
-- a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`);
+- bf16 autocast where the GPU supports it, in training and prediction (the selective scan's state is fp32);
+- a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`), the same on
+  every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
 - `torch.compile` only on explicit request, because the scan backends are not all compile-friendly.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
@@ -30,6 +31,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunetv2_s3mamba.architectures import build_s3mamba
+from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin, smallest_over_ranks
 from nnunetv2_s3mamba.trainers.gpu_memory import fit_batch_size
 from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler, apply_class_schedule
 
@@ -63,7 +65,21 @@ def _with_network_patch_size(plans: dict, configuration: str) -> dict:
     return plans
 
 
-class S3MambaTrainerBase(nnUNetTrainer):
+def prefer_bf16_autocast() -> bool:
+    """Make bf16 the CUDA autocast dtype of this process where the GPU supports it; returns whether it is.
+
+    nnU-Net's train/validation steps and its predictor open `torch.autocast('cuda')` without a dtype, so the
+    process-wide default decides. bf16 has fp32's range, so activations cannot overflow as in fp16, and it lets SS2D
+    and TCMA stay in bf16 (precision.py). Called from the network builder, which nnU-Net runs both in training and in
+    `nnUNetv2_predict`, so a model is predicted under the precision it was trained with.
+    """
+    if not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        return False
+    torch.set_autocast_dtype("cuda", torch.bfloat16)
+    return True
+
+
+class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
     """nnU-Net trainer for the S3-Mamba network without the curriculum (see `trainers/variants.py` for names)."""
 
     network_preset: str = "vmamba-s"
@@ -92,6 +108,7 @@ class S3MambaTrainerBase(nnUNetTrainer):
         Called by nnU-Net at training (deep supervision on) and at inference (off, then a strict
         `load_state_dict`), so it must not read files or depend on training state.
         """
+        prefer_bf16_autocast()
         return build_s3mamba(cls.network_preset, num_input_channels, num_output_channels,
                              deep_supervision=enable_deep_supervision, use_encf=cls.use_encf,
                              use_tcma=cls.use_tcma, **cls.network_overrides)
@@ -117,13 +134,11 @@ class S3MambaTrainerBase(nnUNetTrainer):
         super().initialize()
         if self.device.type != "cuda":
             return
-        if torch.cuda.is_bf16_supported():
-            # nnU-Net's train/validation steps and its predictor open `torch.autocast('cuda')` without a dtype, so
-            # the process-wide default decides: bf16 has fp32's range, so activations cannot overflow as in fp16.
-            torch.set_autocast_dtype("cuda", torch.bfloat16)
-            self.print_to_log_file("S3-Mamba: autocast dtype set to bfloat16 (selective scan runs in float32)")
+        if torch.get_autocast_dtype("cuda") == torch.bfloat16:
+            self.print_to_log_file("S3-Mamba: autocast dtype bfloat16 (selective scan state in float32)")
         input_shape = (self.num_input_channels, *self.configuration_manager.patch_size)
-        self.batch_size, details = fit_batch_size(self._unwrapped_network(), self.batch_size, input_shape, self.device)
+        fitted, details = fit_batch_size(self._unwrapped_network(), self.batch_size, input_shape, self.device)
+        self.batch_size = smallest_over_ranks(fitted, self.device)
         self.print_to_log_file(f"S3-Mamba: batch size {self.batch_size} (planned {details['planned']}, fits "
                                f"{details['fits']} in {details['free_GiB']:.1f} GiB free; measured peak "
                                f"{details['peak_batch1_GiB']:.2f}/{details['peak_batch2_GiB']:.2f} GiB at batch 1/2)")

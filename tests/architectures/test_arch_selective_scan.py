@@ -113,3 +113,16 @@ def test_torch_scan_matches_mamba_ssm_kernel():
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-4)
     for name, g0, g1 in zip(inputs, *grads):
         torch.testing.assert_close(g0, g1, rtol=1e-3, atol=1e-3 * g1.abs().max().item(), msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mamba_ssm_kernel_reads_bf16_inputs_and_keeps_fp32_state():
+    """SS2D under bf16 autocast hands the kernel bf16 u/delta/B/C: the result must equal the fp32 scan of the same
+    (bf16-rounded) values up to the bf16 rounding of the stored output, not drift like a bf16 recurrence."""
+    pytest.importorskip("mamba_ssm")
+    inputs = {k: v.detach() for k, v in make_inputs(torch.float32, length=2048, dim=16, groups=4, device="cuda").items()}
+    io = {k: (v.to(torch.bfloat16) if k in ("u", "delta", "B", "C") else v) for k, v in inputs.items()}
+    out = selective_scan(**io, delta_softplus=True, backend="mamba_ssm")
+    reference = selective_scan(**{k: v.float() for k, v in io.items()}, delta_softplus=True, backend="torch")
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), reference, rtol=1e-2, atol=1e-2 * reference.abs().max().item())

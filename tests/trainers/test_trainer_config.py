@@ -103,3 +103,18 @@ def test_adamw_groups_exclude_norms_biases_and_ssm_constants_from_weight_decay()
     assert all(id(p) in no_decay for name, p in named.items() if name.endswith(("A_logs", "Ds")) or p.ndim == 1)
     assert id(named["patch_embed.proj.weight"]) in decay
     assert len(decay) + len(no_decay) == len(named)
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_network_builder_sets_bf16_autocast_for_training_and_prediction(monkeypatch, supported):
+    """nnUNetv2_predict only calls the builder: it must leave the process predicting under bf16 where training ran
+    under bf16, and touch nothing where the GPU lacks bf16."""
+    previous = torch.get_autocast_dtype("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: supported)
+    torch.set_autocast_dtype("cuda", torch.float16)
+    try:
+        trainers.S3MambaTrainer_demo.build_network_architecture(None, None, 3, 2, False)
+        assert torch.get_autocast_dtype("cuda") == (torch.bfloat16 if supported else torch.float16)
+    finally:
+        torch.set_autocast_dtype("cuda", previous)
