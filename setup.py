@@ -8,7 +8,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["nnunetv2_s3mamba", "nnunetv2_s3mamba.*"]),
     # The shim folder holds a plain module, not a package: ship it explicitly or setuptools drops it.
-    package_data={"nnunetv2_s3mamba": ["nnunet_ext/*.py"]},
+    package_data={"nnunetv2_s3mamba": ["nnunet_ext/*.py", "architectures/*.cpp"]},
     install_requires=[
         "nnunetv2>=2.8.1,<2.9",
         "torch>=2.1",

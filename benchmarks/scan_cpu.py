@@ -1,7 +1,9 @@
 """CPU time and peak memory of our torch selective scans against a plain sequential loop. Prints JSON.
 
-Implementations: `torch_chunked` (the training scan, with autograd), `torch_inference` (the no-gradient pass used
-for CPU prediction; forward only) and `sequential_loop` (the recurrence step by step).
+Implementations: `torch_chunked` (the training scan, with autograd), `cpu_kernel` (the compiled no-gradient scan
+used for CPU prediction, `cpu_scan_kernel.py`; forward only, built before timing), `torch_inference` (the PyTorch
+no-gradient scan used where the kernel cannot be built; forward only) and `sequential_loop` (the recurrence step by
+step).
 
 Each (implementation, L, mode) case runs in its own subprocess so that its peak resident memory (ru_maxrss, minus
 the process's RSS before the case) is its own. Sizes are one SS2D scan of a stage: B=1, D=192 channels, N=16.
@@ -20,9 +22,12 @@ import time
 
 import torch
 
+from nnunetv2_s3mamba.architectures.cpu_scan_kernel import (cpu_scan_kernel_status, kernel_selective_scan,
+                                                             load_cpu_scan_kernel)
 from nnunetv2_s3mamba.architectures.selective_scan import chunked_selective_scan, inference_selective_scan
 
 SCANS = {"torch_chunked": lambda inputs, chunk: chunked_selective_scan(*inputs, chunk),
+         "cpu_kernel": lambda inputs, chunk: kernel_selective_scan(load_cpu_scan_kernel(), *inputs, None, False),
          "torch_inference": lambda inputs, chunk: inference_selective_scan(*inputs),
          "sequential_loop": lambda inputs, chunk: sequential_scan(*inputs)}
 
@@ -51,6 +56,8 @@ def run_case(impl: str, length: int, dim: int, n_state: int, mode: str, repeats:
             if grad:
                 y.sum().backward()
 
+    if impl == "cpu_kernel" and load_cpu_scan_kernel() is None:
+        raise SystemExit(f"the compiled CPU scan is not available: {cpu_scan_kernel_status()}")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(repeats):
@@ -84,7 +91,7 @@ def main() -> None:
         for mode in ("forward", "forward_backward"):
             cases = [("torch_chunked", c) for c in args.chunk_sizes] + [("sequential_loop", 0)]
             if mode == "forward":
-                cases.insert(-1, ("torch_inference", 0))
+                cases[-1:-1] = [("cpu_kernel", 0), ("torch_inference", 0)]
             for impl, chunk in cases:
                 cmd = [sys.executable, __file__, "--case", impl, str(length), mode, str(chunk), "--dim", str(args.dim),
                        "--n-state", str(args.n_state), "--repeats", str(args.repeats), "--threads", str(args.threads)]
@@ -93,6 +100,7 @@ def main() -> None:
             for row in results[-len(cases):-1]:
                 row["speedup_vs_sequential"] = round(seq / row["median_s"], 1)
     print(json.dumps({"benchmark": "scan_cpu", "torch": torch.__version__, "threads": args.threads,
+                      "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                       "results": results}, indent=1))
 
 

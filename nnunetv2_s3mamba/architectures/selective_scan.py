@@ -10,7 +10,8 @@ backend ran:
   searches for trainer classes and any import error then (a missing or broken compiled extension) aborts the search.
 - "torch": our own chunked scan in plain PyTorch. It is linear in the sequence length in time and memory (mamba's own
   `selective_scan_ref` has a backward that is quadratic in L) and runs anywhere, so CPU training, tests and machines
-  without the extension work.
+  without the extension work. For CPU inference it uses our compiled kernel where that can be built
+  (`cpu_scan_kernel.py`), else a one-pass PyTorch loop.
 
 The recurrence always runs in fp32 with autocast disabled: exp(delta * A) and the long recurrences overflow or lose
 all precision in fp16, the main source of NaN losses reported for Mamba segmentation networks. Inputs may arrive in
@@ -27,6 +28,8 @@ from typing import Callable, Iterator, Optional
 import torch
 import torch.nn.functional as F
 
+from nnunetv2_s3mamba.architectures.cpu_scan_kernel import (cpu_scan_kernel_status, kernel_selective_scan,
+                                                             load_cpu_scan_kernel)
 from nnunetv2_s3mamba.architectures.precision import autocast_off
 
 __all__ = ["selective_scan", "scan_backend_report", "resolve_scan_backend", "chunked_selective_scan",
@@ -94,6 +97,7 @@ def scan_backend_report() -> dict:
         "requested": requested,
         "torch_scan_available": True,
         "torch_scan_chunk_size": DEFAULT_CHUNK_SIZE,
+        "cpu_inference_kernel": cpu_scan_kernel_status(),
         "mamba_ssm_importable": kernel is not None,
         ("mamba_ssm_version" if kernel is not None else "mamba_ssm_import_error"): detail,
         "cuda_available": torch.cuda.is_available(),
@@ -117,10 +121,11 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     (batch, G, N, L) with the channels split into G equal consecutive groups (SS2D: one group per scan direction).
     D, delta_bias: (dim,). `backend`: "auto" | "torch" | "mamba_ssm", None reads S3MAMBA_SCAN_BACKEND.
     y is fp32, except where u, delta, B and C are all bf16 and the CUDA kernel runs: then the kernel computes in
-    fp32 and stores y in bf16. The torch backend runs the chunked scan (`chunk_size`) where a gradient is needed,
-    and on the CPU the cheaper `inference_selective_scan` under no_grad/inference_mode or when no input requires a
-    gradient (not on a GPU: its one operation per step would mean thousands of kernel launches); both compute the
-    same recurrence (tested to agree within float32 rounding). Excluded from torch.compile: the CUDA kernel is
+    fp32 and stores y in bf16. The torch backend runs the chunked scan (`chunk_size`) where a gradient is needed.
+    On the CPU without gradients (no_grad/inference_mode, or no input requires one) it runs the compiled CPU kernel
+    (`cpu_scan_kernel.py`) on finite inputs, else the cheaper `inference_selective_scan` (not on a GPU: its one
+    operation per step would mean thousands of kernel launches); all compute the same recurrence (tested to agree
+    within float32 rounding). Excluded from torch.compile: the CUDA kernel is
     opaque to it and the chunked scan's loop would unroll into a huge graph.
     """
     _check_shapes(u, delta, A, B, C, D, delta_bias)
@@ -139,6 +144,9 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
         needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                                      for t in (u, delta, A, B, C, D, delta_bias))
         if u.device.type == "cpu" and not needs_grad:
+            kernel = load_cpu_scan_kernel()
+            if kernel is not None and all(bool(torch.isfinite(t).all()) for t in (u, delta, B, C)):
+                return kernel_selective_scan(kernel, u, delta, A, B, C, D, delta_bias, delta_softplus)
             with _one_intra_op_thread():
                 return inference_selective_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
         if delta_bias is not None:

@@ -36,7 +36,8 @@ def test_inference_scan_without_bias_softplus_and_D_matches_chunked_scan():
     assert ((out - ref).abs().max() / ref.abs().max()) < 1e-10
 
 
-def test_selective_scan_takes_the_inference_path_only_where_no_gradient_is_needed():
+def test_selective_scan_takes_the_inference_path_only_where_no_gradient_is_needed(monkeypatch):
+    monkeypatch.setenv("S3MAMBA_CPU_KERNEL", "0")  # the PyTorch inference scan; the compiled one: test_arch_cpu_kernel
     inputs = make_inputs(torch.float32, length=60)
     with torch.no_grad():
         fast = selective_scan(**inputs, delta_softplus=True, backend="torch")
