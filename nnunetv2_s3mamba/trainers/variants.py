@@ -41,7 +41,7 @@ ABLATION_ROWS: tuple[type[S3MambaTrainer], ...] = (
 )
 # The paper's lr 1e-4 learned little in short budgets (docs/RESULTS.md, docs/QUICKSTART.md): rows to test 1e-3.
 LEARNING_RATE_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_lr1e3, S3MambaTrainer_baseline_lr1e3)
-SCHEDULE_EPOCHS: tuple[int, ...] = (1, 2, 5, 50, 100, 500, 1000)
+SCHEDULE_EPOCHS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
 
 
 def _schedule_variant(row: type[S3MambaTrainer], epochs: int) -> type[S3MambaTrainer]:
