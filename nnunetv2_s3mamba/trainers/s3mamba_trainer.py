@@ -13,7 +13,7 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - bf16 autocast where the GPU supports it, in training and prediction (the selective scan's state is fp32);
 - a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`), the same on
   every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
-- `torch.compile` only on explicit request, because the scan backends are not all compile-friendly.
+- `torch.compile` only on explicit request: its effect on this network has not been measured on a GPU yet.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.
