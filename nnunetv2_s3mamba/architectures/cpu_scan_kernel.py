@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +37,8 @@ def _enabled() -> bool:
 def _build() -> tuple[Optional[ModuleType], str]:
     """(module, "compiled for <capability>") or (None, why not). Tried once per process."""
     capability = torch.backends.cpu.get_cpu_capability()
+    print("S3-Mamba: loading the compiled CPU scan (the first use on a machine compiles it: about 30 s)",
+          file=sys.stderr, flush=True)
     try:
         from torch.utils.cpp_extension import load
         module = load(name=f"s3mamba_cpu_scan_{capability.lower()}", sources=[str(SOURCE)],
