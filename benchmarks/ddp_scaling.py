@@ -23,7 +23,7 @@ from pathlib import Path
 from nnunetv2_s3mamba.trainers.ddp_batch import even_global_batch
 
 EPOCH_TIME = re.compile(r"Epoch time: ([0-9.]+) s")
-BATCH_LINE = re.compile(r"S3-Mamba: batch size (\d+) \(planned (\d+)")
+BATCH_LINE = re.compile(r"S3-Mamba: batch size (\d+) ")
 
 
 def run_training(dataset: str, trainer: str, fold: str, gpus: int, results: Path) -> tuple[float, Path]:

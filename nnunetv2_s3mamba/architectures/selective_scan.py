@@ -125,8 +125,8 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     On the CPU without gradients (no_grad/inference_mode, or no input requires one) it runs the compiled CPU kernel
     (`cpu_scan_kernel.py`) on finite inputs, else the cheaper `inference_selective_scan` (not on a GPU: its one
     operation per step would mean thousands of kernel launches); all compute the same recurrence (tested to agree
-    within float32 rounding). Excluded from torch.compile: the CUDA kernel is
-    opaque to it and the chunked scan's loop would unroll into a huge graph.
+    within float32 rounding). Excluded from torch.compile: the CUDA kernel is opaque to it and the chunked scan's
+    loop would unroll into a huge graph.
     """
     _check_shapes(u, delta, A, B, C, D, delta_bias)
     which = resolve_scan_backend(backend, u.is_cuda)

@@ -65,18 +65,16 @@ def _with_network_patch_size(plans: dict, configuration: str) -> dict:
     return plans
 
 
-def prefer_bf16_autocast() -> bool:
-    """Make bf16 the CUDA autocast dtype of this process where the GPU supports it; returns whether it is.
+def prefer_bf16_autocast() -> None:
+    """Make bf16 the CUDA autocast dtype of this process where the GPU supports it.
 
     nnU-Net's train/validation steps and its predictor open `torch.autocast('cuda')` without a dtype, so the
     process-wide default decides. bf16 has fp32's range, so activations cannot overflow as in fp16, and it lets SS2D
     and TCMA stay in bf16 (precision.py). Called from the network builder, which nnU-Net runs both in training and in
     `nnUNetv2_predict`, so a model is predicted under the precision it was trained with.
     """
-    if not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
-        return False
-    torch.set_autocast_dtype("cuda", torch.bfloat16)
-    return True
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        torch.set_autocast_dtype("cuda", torch.bfloat16)
 
 
 class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):

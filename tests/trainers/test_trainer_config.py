@@ -10,6 +10,7 @@ import torch
 import nnunetv2_s3mamba.trainers as trainers
 from nnunetv2_s3mamba.trainers.s3mamba_trainer import _with_network_patch_size, round_patch_size_up
 from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler
+from plans import make_plans
 
 
 def test_round_patch_size_up_to_network_divisor():
@@ -18,17 +19,8 @@ def test_round_patch_size_up_to_network_divisor():
     assert round_patch_size_up([33, 1]) == [64, 32]
 
 
-ARCHITECTURE = {"network_class_name": "PlainConvUNet", "arch_kwargs": {}, "_kw_requires_import": []}
-
-
-def _plans(configurations: dict) -> dict:
-    for configuration in configurations.values():
-        configuration.setdefault("architecture", ARCHITECTURE)
-    return {"dataset_name": "Dataset1_X", "plans_name": "nnUNetPlans", "configurations": configurations}
-
-
 def test_plans_patch_size_written_on_the_trained_configuration_only():
-    plans = _plans({"2d": {"patch_size": [80, 112], "data_identifier": "a"}})
+    plans = make_plans({"2d": {"patch_size": [80, 112], "data_identifier": "a"}})
     plans["configurations"]["2d_big"] = {"inherits_from": "2d", "batch_size": 2}
     untouched = copy.deepcopy(plans["configurations"]["2d"])
     _with_network_patch_size(plans, "2d_big")
@@ -37,7 +29,7 @@ def test_plans_patch_size_written_on_the_trained_configuration_only():
 
 
 def test_3d_configuration_is_refused_with_the_command_to_use():
-    plans = _plans({"3d_fullres": {"patch_size": [64, 128, 128]}})
+    plans = make_plans({"3d_fullres": {"patch_size": [64, 128, 128]}})
     with pytest.raises(RuntimeError, match="nnUNetv2_train DATASET 2d FOLD -tr S3MambaTrainer"):
         _with_network_patch_size(plans, "3d_fullres")
 

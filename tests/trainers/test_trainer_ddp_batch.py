@@ -9,11 +9,9 @@ import torch.distributed as dist
 import torch.multiprocessing as torch_mp
 
 from nnunetv2_s3mamba.trainers.ddp_batch import even_global_batch
+from plans import make_plans
 
-ARCHITECTURE = {"network_class_name": "PlainConvUNet", "arch_kwargs": {}, "_kw_requires_import": []}
-PLANS = {"dataset_name": "Dataset1_X", "plans_name": "nnUNetPlans", "continue_training": False,
-         "configurations": {"2d": {"patch_size": [64, 64], "batch_size": 5, "data_identifier": "a",
-                                   "architecture": ARCHITECTURE}}}
+PLANS = make_plans({"2d": {"patch_size": [64, 64], "batch_size": 5, "data_identifier": "a"}})
 DATASET_JSON = {"labels": {"background": 0, "lesion": 1}, "channel_names": {"0": "R"}, "numTraining": 4,
                 "file_ending": ".png"}
 
