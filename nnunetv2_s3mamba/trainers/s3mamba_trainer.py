@@ -13,6 +13,8 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - bf16 autocast where the GPU supports it, in training and prediction (the selective scan's state is fp32);
 - a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`), the same on
   every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
+- under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
+  stalls every step and gains nothing at these sample counts);
 - `torch.compile` only on explicit request: its effect on this network has not been measured on a GPU yet.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
@@ -32,6 +34,7 @@ from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager
 
 from nnunetv2_s3mamba.architectures import build_s3mamba
 from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin, smallest_over_ranks
+from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms
 from nnunetv2_s3mamba.trainers.gpu_memory import fit_batch_size
 from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler, apply_class_schedule
 
@@ -130,6 +133,10 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
 
     def initialize(self) -> None:
         super().initialize()
+        if self.is_ddp:
+            replaced = unsync_batch_norms(self.network)
+            self.print_to_log_file(f"DDP: {replaced} batch norms normalise per GPU instead of SyncBatchNorm "
+                                   "(trainers/ddp_norm.py)")
         if self.device.type != "cuda":
             return
         if torch.get_autocast_dtype("cuda") == torch.bfloat16:
