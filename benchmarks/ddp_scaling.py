@@ -1,13 +1,19 @@
 """Training throughput of `nnUNetv2_train ... -num_gpus N` for several N on one machine. Prints JSON.
 
 Each GPU count trains the same trainer, dataset, fold and plan from scratch into its own results folder
-(`$nnUNet_results/ddp_scaling_<N>gpu`, so runs never overwrite each other or a real result; the command's output
-is in `ddp_scaling_<N>gpu.log` beside it). nnU-Net splits the plan's batch over the ranks, and our trainers round
+(`$nnUNet_results/ddp_scaling_<N>gpu[_<configuration>]`, so runs never overwrite each other or a real result; the
+command's output is in the `.log` of the same name beside it). nnU-Net splits the plan's batch over the ranks, and our trainers round
 it down to a multiple of N (`trainers/ddp_batch.py`); images/s of an epoch = global batch x iterations per epoch /
 the epoch time nnU-Net logs (its 250 training and 50 validation iterations).
 The first epoch carries cuDNN autotuning and worker start-up, so the figure to compare is the last epoch's.
 
-    python benchmarks/ddp_scaling.py --dataset 501 --trainer S3MambaTrainer_2epochs --gpus 1 2
+`--per-gpu-batch` keeps the plan's batch on every GPU instead (N GPUs train a global batch N times the plan's):
+it adds to the plans a configuration `2d_x<N>` that inherits nnU-Net's `2d` (same patch and preprocessed data) with
+the batch multiplied, the way nnU-Net's documentation has users change a batch size, and trains that on N GPUs.
+This is a different optimisation (a larger batch), so it answers "how much faster does a larger run go", not
+"the same training, faster".
+
+    python benchmarks/ddp_scaling.py --dataset 501 --trainer S3MambaTrainer_2epochs --gpus 1 2 [--per-gpu-batch]
 """
 from __future__ import annotations
 
@@ -26,10 +32,27 @@ EPOCH_TIME = re.compile(r"Epoch time: ([0-9.]+) s")
 BATCH_LINE = re.compile(r"S3-Mamba: batch size (\d+) ")
 
 
-def run_training(dataset: str, trainer: str, fold: str, gpus: int, results: Path) -> tuple[float, Path]:
+def scaled_batch_configuration(dataset: str, gpus: int, plans_identifier: str = "nnUNetPlans") -> str:
+    """Add (or refresh) the configuration `2d_x<gpus>` = nnU-Net's `2d` with `gpus` times its batch; returns its
+    name (`2d` itself for one GPU)."""
+    if gpus == 1:
+        return "2d"
+    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+    plans_file = Path(os.environ["nnUNet_preprocessed"]) / maybe_convert_to_dataset_name(dataset) / \
+        f"{plans_identifier}.json"
+    plans = json.loads(plans_file.read_text())
+    name = f"2d_x{gpus}"
+    plans["configurations"][name] = {"inherits_from": "2d",
+                                     "batch_size": plans["configurations"]["2d"]["batch_size"] * gpus}
+    plans_file.write_text(json.dumps(plans, indent=4))
+    return name
+
+
+def run_training(dataset: str, configuration: str, trainer: str, fold: str, gpus: int,
+                 results: Path) -> tuple[float, Path]:
     """nnUNetv2_train with `gpus` GPUs into `results`; returns (wall seconds, the fold's output folder)."""
     env = dict(os.environ, nnUNet_results=str(results), CUDA_VISIBLE_DEVICES=",".join(map(str, range(gpus))))
-    command = ["nnUNetv2_train", dataset, "2d", fold, "-tr", trainer, "-num_gpus", str(gpus)]
+    command = ["nnUNetv2_train", dataset, configuration, fold, "-tr", trainer, "-num_gpus", str(gpus)]
     log = results.parent / f"{results.name}.log"
     start = time.perf_counter()
     # Output to a file, not a pipe: data-augmentation workers orphaned by a crash would hold a pipe open forever.
@@ -39,21 +62,22 @@ def run_training(dataset: str, trainer: str, fold: str, gpus: int, results: Path
     if completed.returncode != 0:
         sys.stderr.write(log.read_text()[-8000:])
         raise SystemExit(f"{' '.join(command)} failed with exit code {completed.returncode} (log above, full: {log})")
-    folds = list(results.glob(f"Dataset*/{trainer}__*__2d/fold_{fold}"))
+    folds = list(results.glob(f"Dataset*/{trainer}__*__{configuration}/fold_{fold}"))
     assert len(folds) == 1, f"expected one result folder for {trainer} fold {fold} under {results}, found {folds}"
     return wall, folds[0]
 
 
-def summarise(fold_dir: Path, gpus: int, wall_s: float, iterations: int) -> dict:
+def summarise(fold_dir: Path, configuration: str, gpus: int, wall_s: float, iterations: int) -> dict:
     """Epoch times and images/s from nnU-Net's training log and plans in `fold_dir`."""
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
     log = sorted(fold_dir.glob("training_log_*.txt"))[-1].read_text()
     epoch_times = [float(t) for t in EPOCH_TIME.findall(log)]
-    plans = json.loads((fold_dir.parent / "plans.json").read_text())
-    planned_global = plans["configurations"]["2d"]["batch_size"]
+    plans = PlansManager(str(fold_dir.parent / "plans.json"))
+    planned_global = plans.get_configuration(configuration).batch_size
     batch = BATCH_LINE.search(log)
     # Our trainers give every rank the same batch (ddp_batch.py); rank 0 logs its share.
     global_batch = int(batch.group(1)) * gpus if batch else even_global_batch(planned_global, gpus)
-    return {"gpus": gpus, "global_batch": global_batch, "epoch_times_s": epoch_times,
+    return {"gpus": gpus, "configuration": configuration, "global_batch": global_batch, "epoch_times_s": epoch_times,
             "images_per_s_last_epoch": round(global_batch * iterations / epoch_times[-1], 1),
             "command_wall_s": round(wall_s, 1), "results": str(fold_dir)}
 
@@ -65,13 +89,17 @@ def main() -> None:
     parser.add_argument("--fold", default="0")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--iterations", type=int, default=250, help="training iterations per epoch of the trainer")
+    parser.add_argument("--per-gpu-batch", action="store_true",
+                        help="every GPU trains the plan's batch (global batch x N) instead of a share of it")
     args = parser.parse_args()
     import torch
     runs = []
     for gpus in args.gpus:
-        results = Path(os.environ["nnUNet_results"]) / f"ddp_scaling_{gpus}gpu"
-        wall, fold_dir = run_training(args.dataset, args.trainer, args.fold, gpus, results)
-        runs.append(summarise(fold_dir, gpus, wall, args.iterations))
+        configuration = scaled_batch_configuration(args.dataset, gpus) if args.per_gpu_batch else "2d"
+        results = Path(os.environ["nnUNet_results"]) / ("ddp_scaling_%dgpu" % gpus + ("" if configuration == "2d"
+                                                                                    else f"_{configuration}"))
+        wall, fold_dir = run_training(args.dataset, configuration, args.trainer, args.fold, gpus, results)
+        runs.append(summarise(fold_dir, configuration, gpus, wall, args.iterations))
     base = min(runs, key=lambda run: run["gpus"])
     for run in runs:
         run[f"speedup_vs_{base['gpus']}gpu"] = round(run["images_per_s_last_epoch"] / base["images_per_s_last_epoch"], 2)

@@ -31,11 +31,13 @@ train)
     ;;
 collect)
     trainer=$2 fold=${3:-0}
-    results=$(ls -d "$nnUNet_results"/Dataset"${DATASET_ID}"_*/"${trainer}"__nnUNetPlans__2d/fold_"$fold")
-    while [ ! -f "$results/validation/summary.json" ]; do
+    pattern="$nnUNet_results/Dataset${DATASET_ID}_*/${trainer}__nnUNetPlans__2d/fold_$fold/validation/summary.json"
+    # The training (started in the background by `train`) creates its folder only once nnU-Net has started.
+    until compgen -G "$pattern" > /dev/null; do
         grep -q "Traceback" "$RUNS/$trainer/train.log" && { tail -30 "$RUNS/$trainer/train.log"; exit 1; }
         sleep 10
     done
+    results=$(dirname "$(dirname "$(compgen -G "$pattern")")")
     dataset=$(raw_dataset)
     nnUNetv2_predict -i "$dataset/imagesTs" -o "$RUNS/$trainer/pred" -d "$DATASET_ID" -c 2d -f "$fold" \
         -tr "$trainer" -npp 4 -nps 4 > "$RUNS/$trainer/predict.log" 2>&1

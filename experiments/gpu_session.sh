@@ -1,39 +1,46 @@
 #!/usr/bin/env bash
-# The open GPU measurements of issues 6-8 in one unattended run on a 2-GPU machine (repository root; nnU-Net, this
+# GPU measurements of issues 6-8 as named steps, unattended, on a 2-GPU machine (repository root; nnU-Net, this
 # package and mamba-ssm importable; NCCL_NVLS_ENABLE=0 where the machine asks for it; CVC-ClinicDB prepared by
 # `experiments/cvc_clinicdb.sh prepare`):
 #
-#   bash experiments/gpu_session.sh OUT_DIR      # about 20 minutes on 2 H200s
+#   bash experiments/gpu_session.sh OUT_DIR [STEP ...]     # default: ddp-step ddp-2gpu ddp-1gpu lr-rows (~20 min)
 #
-# Steps, each writing into OUT_DIR and each independent of the others' success (a marker per step in OUT_DIR/phases):
-#  1. the network's DDP training step, nnU-Net's SyncBatchNorm vs per-GPU norms (ddp_step_{2,1}gpu.json);
-#  2. nnUNetv2_train -num_gpus 2 (ddp_scaling_2gpu.json), then an interruption after epoch 1 simulated on its result
-#     and resumed with --c on 2 GPUs (ddp_resume.log);
-#  3. GPU 0: the same training on 1 GPU (ddp_scaling_1gpu.json); meanwhile GPU 1: nnUNetv2_predict from the 2-GPU
-#     result and its evaluation (ddp_predict.log, ddp_eval/), the network benchmark at the per-GPU batch with a
-#     device-time profile and at the plan's batch with torch.compile (network_b9.json, network_compile.json);
-#  4. the lr 1e-3 rows of issue 8 under the 5-epoch budget, one per GPU (runs/cvc_clinicdb/<trainer>/).
+# Each step writes into OUT_DIR and appends a line to OUT_DIR/phases; a failing step does not stop the next.
+#   ddp-step   the network's DDP training step, nnU-Net's SyncBatchNorm vs per-GPU norms (ddp_step_{2,1}gpu.json)
+#   ddp-2gpu   nnUNetv2_train -num_gpus 2 (ddp_scaling_2gpu.json); then an interruption after epoch 1 simulated on
+#              its result and resumed with --c on 2 GPUs (ddp_resume.log)
+#   ddp-1gpu   GPU 0: the same training on 1 GPU (ddp_scaling_1gpu.json); meanwhile GPU 1: nnUNetv2_predict from the
+#              2-GPU result and its evaluation (ddp_predict.log, ddp_eval/), the network benchmark at the per-GPU
+#              batch with a device-time profile and at the plan's batch with torch.compile (network_b9.json,
+#              network_compile.json)
+#   ddp-per-gpu-batch   1 vs 2 GPUs with the plan's batch on every GPU (ddp_scaling_per_gpu_batch.json)
+#   lr-rows    the lr 1e-3 rows of issue 8 under the 5-epoch budget, one per GPU (runs/cvc_clinicdb/<trainer>/)
+#   rows-10epochs   issue 8's 10-epoch budget: S3-Mamba on GPU 0; its baseline, then nnU-Net's U-Net, on GPU 1
 set -uo pipefail
-out=${1:?usage: $0 OUT_DIR}
+out=${1:?usage: $0 OUT_DIR [STEP ...]}
+shift
+steps=${*:-ddp-step ddp-2gpu ddp-1gpu lr-rows}
 mkdir -p "$out"
 eval "$(python3 -m nnunetv2_s3mamba.cli env)"
 export nnUNet_compile=f
 phase() { echo "$(date +%T) $1" >> "$out/phases"; }
 ds=$(ls -d "$nnUNet_raw"/Dataset501_*)
 trainer=S3MambaTrainer_2epochs
-
-torchrun --nproc_per_node 2 benchmarks/ddp_step.py --batch 9 > "$out/ddp_step_2gpu.json" 2> "$out/ddp_step_2gpu.err"
-CUDA_VISIBLE_DEVICES=0 torchrun --nproc_per_node 1 benchmarks/ddp_step.py --batch 9 18 \
-    > "$out/ddp_step_1gpu.json" 2> "$out/ddp_step_1gpu.err"
-phase ddp-step
-
-python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 2 \
-    > "$out/ddp_scaling_2gpu.json" 2> "$out/ddp_scaling_2gpu.err"
-cp "$nnUNet_results"/ddp_scaling_2gpu.log "$out/" 2>/dev/null
-phase ddp-2gpu
 r2=$nnUNet_results/ddp_scaling_2gpu
-fold=$(ls -d "$r2"/Dataset501_*/${trainer}__nnUNetPlans__2d/fold_0)
-python3 - "$fold" <<'PY'
+
+ddp_step() {
+    torchrun --nproc_per_node 2 benchmarks/ddp_step.py --batch 9 > "$out/ddp_step_2gpu.json" 2> "$out/ddp_step_2gpu.err"
+    CUDA_VISIBLE_DEVICES=0 torchrun --nproc_per_node 1 benchmarks/ddp_step.py --batch 9 18 \
+        > "$out/ddp_step_1gpu.json" 2> "$out/ddp_step_1gpu.err"
+}
+
+ddp_2gpu() {
+    python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 2 \
+        > "$out/ddp_scaling_2gpu.json" 2> "$out/ddp_scaling_2gpu.err"
+    cp "$nnUNet_results"/ddp_scaling_2gpu.log "$out/"
+    local fold
+    fold=$(ls -d "$r2"/Dataset501_*/${trainer}__nnUNetPlans__2d/fold_0) || return 1
+    python3 - "$fold" <<'PY'
 import sys, torch, pathlib
 fold = pathlib.Path(sys.argv[1])
 checkpoint = torch.load(fold / "checkpoint_final.pth", weights_only=False, map_location="cpu")
@@ -41,31 +48,55 @@ checkpoint["current_epoch"] = 1                       # as if the run had stoppe
 torch.save(checkpoint, fold / "checkpoint_latest.pth")
 (fold / "checkpoint_final.pth").rename(fold / "checkpoint_final_uninterrupted.pth")
 PY
-nnUNet_results=$r2 nnUNetv2_train 501 2d 0 -tr $trainer -num_gpus 2 --c > "$out/ddp_resume.log" 2>&1
-echo "exit code $?" >> "$out/ddp_resume.log"
-phase ddp-resume
+    nnUNet_results=$r2 nnUNetv2_train 501 2d 0 -tr $trainer -num_gpus 2 --c > "$out/ddp_resume.log" 2>&1
+    echo "exit code $?" >> "$out/ddp_resume.log"
+}
 
-(CUDA_VISIBLE_DEVICES=1 nnUNet_results=$r2 nnUNetv2_predict -i "$ds/imagesTs" -o "$out/ddp_pred" -d 501 -c 2d -f 0 \
-    -tr $trainer -npp 4 -nps 4 > "$out/ddp_predict.log" 2>&1
- python3 -m nnunetv2_s3mamba.cli evaluate "$out/ddp_pred" "$ds/labelsTs" --strata "$ds/size_strata.json" \
-    -o "$out/ddp_eval" --no-progress > "$out/ddp_eval.log" 2>&1
- rm -rf "$out/ddp_pred"
- phase ddp-predict
- CUDA_VISIBLE_DEVICES=1 python3 benchmarks/network_gpu.py --presets vmamba-s --batch 9 --steps 5 --profile \
-    > "$out/network_b9.json" 2> "$out/network_b9.err"
- CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=4 python3 benchmarks/network_gpu.py --presets vmamba-s \
-    --steps 5 --compile > "$out/network_compile.json" 2> "$out/network_compile.err"
- phase network-bench) &
-CUDA_VISIBLE_DEVICES=0 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 \
-    > "$out/ddp_scaling_1gpu.json" 2> "$out/ddp_scaling_1gpu.err"
-cp "$nnUNet_results"/ddp_scaling_1gpu.log "$out/" 2>/dev/null
-phase ddp-1gpu
-wait
+ddp_1gpu() {
+    (CUDA_VISIBLE_DEVICES=1 nnUNet_results=$r2 nnUNetv2_predict -i "$ds/imagesTs" -o "$out/ddp_pred" -d 501 -c 2d \
+        -f 0 -tr $trainer -npp 4 -nps 4 > "$out/ddp_predict.log" 2>&1
+     python3 -m nnunetv2_s3mamba.cli evaluate "$out/ddp_pred" "$ds/labelsTs" --strata "$ds/size_strata.json" \
+        -o "$out/ddp_eval" --no-progress > "$out/ddp_eval.log" 2>&1
+     rm -rf "$out/ddp_pred"
+     phase ddp-predict
+     CUDA_VISIBLE_DEVICES=1 python3 benchmarks/network_gpu.py --presets vmamba-s --batch 9 --steps 5 --profile \
+        > "$out/network_b9.json" 2> "$out/network_b9.err"
+     CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=4 python3 benchmarks/network_gpu.py --presets vmamba-s \
+        --steps 5 --compile > "$out/network_compile.json" 2> "$out/network_compile.err"
+     phase network-bench) &
+    CUDA_VISIBLE_DEVICES=0 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 \
+        > "$out/ddp_scaling_1gpu.json" 2> "$out/ddp_scaling_1gpu.err"
+    cp "$nnUNet_results"/ddp_scaling_1gpu.log "$out/"
+    wait
+}
 
-export nnUNet_n_proc_DA=10
-bash experiments/cvc_clinicdb.sh train S3MambaTrainer_lr1e3_5epochs 0
-bash experiments/cvc_clinicdb.sh train S3MambaTrainer_baseline_lr1e3_5epochs 1
-for row in S3MambaTrainer_lr1e3_5epochs S3MambaTrainer_baseline_lr1e3_5epochs; do
-    bash experiments/cvc_clinicdb.sh collect $row > "$out/collect_$row.log" 2>&1
+ddp_per_gpu_batch() {
+    python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 2 --per-gpu-batch \
+        > "$out/ddp_scaling_per_gpu_batch.json" 2> "$out/ddp_scaling_per_gpu_batch.err"
+    cp "$nnUNet_results"/ddp_scaling_*gpu*.log "$out/"
+}
+
+train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: train, predict, evaluate
+    export nnUNet_n_proc_DA=10
+    bash experiments/cvc_clinicdb.sh train "$1" 0
+    bash experiments/cvc_clinicdb.sh train "$2" 1
+    bash experiments/cvc_clinicdb.sh collect "$2" > "$out/collect_$2.log" 2>&1
+    if [ -n "${3:-}" ]; then
+        bash experiments/cvc_clinicdb.sh train "$3" 1
+        bash experiments/cvc_clinicdb.sh collect "$3" > "$out/collect_$3.log" 2>&1
+    fi
+    bash experiments/cvc_clinicdb.sh collect "$1" > "$out/collect_$1.log" 2>&1
+}
+
+for step in $steps; do
+    case $step in
+    ddp-step) ddp_step ;;
+    ddp-2gpu) ddp_2gpu ;;
+    ddp-1gpu) ddp_1gpu ;;
+    ddp-per-gpu-batch) ddp_per_gpu_batch ;;
+    lr-rows) train_rows S3MambaTrainer_lr1e3_5epochs S3MambaTrainer_baseline_lr1e3_5epochs ;;
+    rows-10epochs) train_rows S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs nnUNetTrainer_10epochs ;;
+    *) echo "unknown step $step" >&2; exit 2 ;;
+    esac
+    phase "$step"
 done
-phase lr-rows
