@@ -2,7 +2,7 @@
 
 Each configuration wraps the network the way nnU-Net does (`-num_gpus N`: SyncBatchNorm conversion, then DDP) and
 times training steps at a fixed per-GPU batch (`make_training_step` of network_gpu.py: bf16 autocast, deep
-supervision, GradScaler, AdamW), once with nnU-Net's SyncBatchNorm and once with our per-GPU batch norms
+supervision, GradScaler, S3MambaTrainer's fused AdamW), once with nnU-Net's SyncBatchNorm and once with our per-GPU batch norms
 (`trainers/ddp_norm.py`, what S3MambaTrainer does). Run it with torchrun; rank 0 prints:
 
     torchrun --nproc_per_node 2 benchmarks/ddp_step.py --batch 9      # the CVC plan's 18 split over 2 GPUs
@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from network_gpu import make_training_step, synchronize
 from nnunetv2_s3mamba.architectures import build_s3mamba
 from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms
+from nnunetv2_s3mamba.trainers.s3mamba_trainer import paper_adamw
 
 
 def time_steps(batch: int, patch: list[int], preset: str, sync_bn: bool, steps: int, warmup: int,
@@ -39,7 +40,7 @@ def time_steps(batch: int, patch: list[int], preset: str, sync_bn: bool, steps: 
     network = DDP(network, device_ids=[device.index] if device.type == "cuda" else None)
     if not sync_bn:
         unsync_batch_norms(network)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-4)
+    optimizer = paper_adamw(network, 1e-4, 1e-2)
     x = torch.randn(batch, 3, *patch, device=device)
     target = torch.randint(0, 2, (batch, 1, *patch), device=device).float()
     step = make_training_step(network, optimizer, x, target, torch.bfloat16)

@@ -2,9 +2,10 @@
 
 The U-Net is nnU-Net's 2D plan for CVC-ClinicDB: 7 stages, features 32..512, strides [1,2,2,2,2,2,2], 3x3
 kernels, instance norm, leaky ReLU, deep supervision. Training step = forward with deep supervision, cross-entropy
-summed over the outputs (targets nearest-downsampled to each output), backward, optimiser step; on CUDA each network
-runs under the autocast its trainer uses (the U-Net fp16 as nnUNetTrainer, S3-Mamba bf16 as S3MambaTrainer where the
-card supports it; `--s3mamba-amp fp16` for the old setting) with a GradScaler; fp32 on CPU. Inference tile = one
+summed over the outputs (targets nearest-downsampled to each output), backward, optimiser step (each trainer's:
+nnU-Net's SGD, S3MambaTrainer's fused AdamW); on CUDA each network runs under the autocast its trainer uses (the
+U-Net fp16 as nnUNetTrainer, S3-Mamba bf16 as S3MambaTrainer where the card supports it; `--s3mamba-amp fp16` for
+the old setting) with a GradScaler; fp32 on CPU. Inference tile = one
 patch, batch 1, deep supervision off, no grad. `--compile` adds a torch.compile'd copy of every network (nnUNetTrainer
 compiles by default on CUDA; the selective scan is excluded from compilation).
 
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnunetv2_s3mamba.architectures import build_s3mamba, scan_backend_report
+from nnunetv2_s3mamba.trainers.s3mamba_trainer import paper_adamw
 
 
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -54,13 +56,13 @@ def synchronize(device: torch.device) -> None:
 
 
 def measure(name: str, net: nn.Module, args, device: torch.device, amp_dtype: torch.dtype,
-            compile_network: bool = False) -> dict:
+            compile_network: bool = False, adamw: str = "fused") -> dict:
     net = net.to(device)
     amp = device.type == "cuda"
     eager = net
     if compile_network:
         net = torch.compile(net)
-    optimizer = torch.optim.AdamW(eager.parameters(), lr=1e-4) if name != "PlainConvUNet" else \
+    optimizer = paper_adamw(eager, 1e-4, 1e-2, fused=adamw == "fused") if name != "PlainConvUNet" else \
         torch.optim.SGD(eager.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
     x = torch.randn(args.batch, args.input_channels, *args.patch, device=device)
     target = torch.randint(0, args.classes, (args.batch, 1, *args.patch), device=device).float()
@@ -95,6 +97,7 @@ def measure(name: str, net: nn.Module, args, device: torch.device, amp_dtype: to
     tile_ms = (time.perf_counter() - start) / args.steps * 1000
     params = sum(p.numel() for p in eager.parameters())
     return {"network": name + (" compiled" if compile_network else ""), "amp": str(amp_dtype) if amp else "fp32",
+            "optimizer": type(optimizer).__name__ + (f" ({adamw})" if name != "PlainConvUNet" else ""),
             "profile_top_ops": profile, "params_M": round(params / 1e6, 3),
             "train_step_ms": round(train_ms, 1), "inference_tile_ms": round(tile_ms, 1),
             "train_peak_mem_GiB": round(peak, 2) if peak is not None else None}
@@ -158,6 +161,8 @@ def main() -> None:
     parser.add_argument("--s3mamba-amp", choices=sorted(AMP_DTYPES), default="bf16",
                         help="autocast dtype of the S3-Mamba networks (S3MambaTrainer: bf16 where supported)")
     parser.add_argument("--compile", action="store_true", help="also time every network under torch.compile")
+    parser.add_argument("--adamw", nargs="+", choices=["fused", "foreach"], default=["fused"],
+                        help="S3-Mamba's AdamW implementations to time (the trainer uses fused)")
     parser.add_argument("--input-channels", type=int, default=3)
     parser.add_argument("--classes", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -168,16 +173,17 @@ def main() -> None:
     if s3mamba_amp == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         s3mamba_amp = torch.float16
     networks = [] if args.no_unet else [
-        ("PlainConvUNet", lambda: plain_conv_unet(args.input_channels, args.classes, args.unet_features), torch.float16)]
+        ("PlainConvUNet", lambda: plain_conv_unet(args.input_channels, args.classes, args.unet_features), torch.float16,
+         "-")]
     networks += [(f"S3MambaNet[{preset},{variant}]",
                   lambda preset=preset, variant=variant: build_s3mamba(preset, args.input_channels, args.classes, True,
-                                                                       **VARIANTS[variant]), s3mamba_amp)
-                 for preset in args.presets for variant in args.variants]
+                                                                       **VARIANTS[variant]), s3mamba_amp, adamw)
+                 for preset in args.presets for variant in args.variants for adamw in args.adamw]
     results = []
-    for name, build, amp_dtype in networks:
+    for name, build, amp_dtype, adamw in networks:
         for compile_network in (False, True) if args.compile else (False,):
             try:
-                results.append(measure(name, build(), args, device, amp_dtype, compile_network))
+                results.append(measure(name, build(), args, device, amp_dtype, compile_network, adamw))
             except Exception as error:  # one network failing (e.g. under torch.compile) must not lose the others
                 results.append({"network": name + (" compiled" if compile_network else ""),
                                 "error": f"{type(error).__name__}: {str(error)[:500]}"})

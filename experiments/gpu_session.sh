@@ -14,6 +14,7 @@
 #              batch with a device-time profile and at the plan's batch with torch.compile (network_b9.json,
 #              network_compile.json)
 #   ddp-per-gpu-batch   1 vs 2 GPUs with the plan's batch on every GPU (ddp_scaling_per_gpu_batch.json)
+#   bench-adamw   the network's step with fused vs PyTorch's default AdamW at batch 9 and 26 (network_adamw_b*.json)
 #   lr-rows    the lr 1e-3 rows of issue 8 under the 5-epoch budget, one per GPU (runs/cvc_clinicdb/<trainer>/)
 #   rows-10epochs   issue 8's 10-epoch budget: S3-Mamba on GPU 0; its baseline, then nnU-Net's U-Net, on GPU 1
 set -uo pipefail
@@ -76,6 +77,13 @@ ddp_per_gpu_batch() {
     cp "$nnUNet_results"/ddp_scaling_*gpu*.log "$out/"
 }
 
+bench_adamw() {
+    for batch in 9 26; do
+        python3 benchmarks/network_gpu.py --presets vmamba-s --batch $batch --steps 10 --adamw fused foreach \
+            > "$out/network_adamw_b$batch.json" 2> "$out/network_adamw_b$batch.err"
+    done
+}
+
 train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: train, predict, evaluate
     export nnUNet_n_proc_DA=10
     bash experiments/cvc_clinicdb.sh train "$1" 0
@@ -94,6 +102,7 @@ for step in $steps; do
     ddp-2gpu) ddp_2gpu ;;
     ddp-1gpu) ddp_1gpu ;;
     ddp-per-gpu-batch) ddp_per_gpu_batch ;;
+    bench-adamw) bench_adamw ;;
     lr-rows) train_rows S3MambaTrainer_lr1e3_5epochs S3MambaTrainer_baseline_lr1e3_5epochs ;;
     rows-10epochs) train_rows S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs nnUNetTrainer_10epochs ;;
     *) echo "unknown step $step" >&2; exit 2 ;;

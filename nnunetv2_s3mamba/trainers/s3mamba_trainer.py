@@ -9,7 +9,7 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   the plans before nnU-Net reads them, so the `plans.json` copied to the results folder is what prediction uses;
 - deep-supervision scales that match the network's real outputs (1, 1/4, 1/8, ... rather than nnU-Net's pool
   cascade);
-- AdamW + cosine schedule with the paper's initial learning rate 1e-4;
+- AdamW (fused) + cosine schedule with the paper's initial learning rate 1e-4;
 - bf16 autocast where the GPU supports it, in training and prediction (the selective scan's state is fp32);
 - a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`), the same on
   every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
@@ -66,6 +66,25 @@ def _with_network_patch_size(plans: dict, configuration: str) -> dict:
         )
     plans["configurations"][configuration]["patch_size"] = round_patch_size_up(list(patch_size))
     return plans
+
+
+def paper_adamw(network: nn.Module, lr: float, weight_decay: float, fused: bool = True) -> torch.optim.AdamW:
+    """AdamW with the paper's settings; no weight decay on norms, biases and the SSM's A_log/D parameters.
+
+    PyTorch's fused implementation: the whole update is one kernel per parameter group instead of a dozen
+    per-tensor-list kernels, and with nnU-Net's GradScaler it skips a non-finite step on the GPU, without the
+    host round trip the unfused path makes every step (a per-GPU batch of 9 already leaves the GPU waiting for
+    the CPU, docs/BENCHMARKS.md). Same update rule, so results do not change beyond rounding. `fused=False`
+    (PyTorch's default implementation) exists for the benchmarks' comparison.
+    """
+    decay, no_decay = [], []
+    for name, parameter in network.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        is_ssm_constant = name.endswith(("A_logs", "A_log", "Ds", ".D"))
+        (no_decay if parameter.ndim <= 1 or is_ssm_constant else decay).append(parameter)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, fused=fused)
 
 
 def prefer_bf16_autocast() -> None:
@@ -149,15 +168,6 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
                                f"{details['peak_batch1_GiB']:.2f}/{details['peak_batch2_GiB']:.2f} GiB at batch 1/2)")
 
     def configure_optimizers(self) -> tuple[torch.optim.Optimizer, CosineLRScheduler]:
-        """AdamW with the paper's lr; no weight decay on norms, biases and the SSM's A_log/D parameters."""
-        decay, no_decay = [], []
-        for name, parameter in self.network.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            is_ssm_constant = name.endswith(("A_logs", "A_log", "Ds", ".D"))
-            (no_decay if parameter.ndim <= 1 or is_ssm_constant else decay).append(parameter)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.initial_lr,
-        )
+        """The paper's AdamW (`paper_adamw`) with a cosine schedule over the trainer's epochs."""
+        optimizer = paper_adamw(self.network, self.initial_lr, self.weight_decay)
         return optimizer, CosineLRScheduler(optimizer, self.initial_lr, self.num_epochs)

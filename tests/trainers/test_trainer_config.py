@@ -95,6 +95,29 @@ def test_adamw_groups_exclude_norms_biases_and_ssm_constants_from_weight_decay()
     assert all(id(p) in no_decay for name, p in named.items() if name.endswith(("A_logs", "Ds")) or p.ndim == 1)
     assert id(named["patch_embed.proj.weight"]) in decay
     assert len(decay) + len(no_decay) == len(named)
+    assert optimizer.defaults["fused"] is True
+
+
+def test_fused_adamw_step_matches_the_unfused_update():
+    from nnunetv2_s3mamba.trainers.s3mamba_trainer import paper_adamw
+
+    torch.manual_seed(0)
+    layers = [torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.LayerNorm(4)) for _ in range(2)]
+    layers[1].load_state_dict(layers[0].state_dict())
+    fused = paper_adamw(layers[0], 1e-2, 1e-2)
+    plain = torch.optim.AdamW([{"params": [layers[1][0].weight], "weight_decay": 1e-2},
+                               {"params": [layers[1][0].bias, *layers[1][1].parameters()], "weight_decay": 0.0}],
+                              lr=1e-2, foreach=False)
+    initial = layers[0][0].weight.detach().clone()
+    x = torch.randn(5, 6)
+    for _ in range(3):
+        for layer, optimizer in zip(layers, (fused, plain)):
+            optimizer.zero_grad()
+            layer(x).square().sum().backward()
+            optimizer.step()
+    for a, b in zip(layers[0].parameters(), layers[1].parameters()):
+        torch.testing.assert_close(a, b)
+    assert (layers[0][0].weight - initial).abs().min() > 1e-3, "every weight must have moved"
 
 
 @pytest.mark.parametrize("supported", [True, False])
