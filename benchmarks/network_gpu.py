@@ -125,22 +125,26 @@ def make_training_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torc
 
 
 def top_ops(train_step, device: torch.device) -> dict:
-    """The ops with the most self time on the device (CPU time on a CPU run) over 3 training steps, and the summed
-    self time per step: on CUDA, well below the step's wall time means the GPU idles (launch- or sync-bound)."""
+    """The ops with the most self time on the device (CPU time on a CPU run) over 3 training steps; the summed self
+    time per step (busy) against the profiled steps' wall time: on CUDA, busy well below wall means the GPU idles
+    (launch- or sync-bound); and how many kernels (ops on a CPU run) a step issues."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
+        start = time.perf_counter()
         for _ in range(3):
             train_step()
         synchronize(device)
+        wall_ms = (time.perf_counter() - start) / 3 * 1000
     key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     events = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
     # A kernel's device time is listed twice: under the kernel itself and as the self time of the op that
     # launched it. Busy time sums the kernels (and copies) only.
     counted = [e for e in events if e.device_type == DeviceType.CUDA] if device.type == "cuda" else events
     total = sum(getattr(e, key) for e in counted)
-    return {"busy_ms_per_step": round(total / 3000, 1),
+    return {"busy_ms_per_step": round(total / 3000, 1), "profiled_wall_ms_per_step": round(wall_ms, 1),
+            "kernels_per_step": round(sum(e.count for e in counted) / 3) if device.type == "cuda" else None,
             "top": [{"op": e.key[:80], "ms_per_step": round(getattr(e, key) / 3000, 2),
                      "share": round(getattr(e, key) / total, 3)} for e in events[:15]]}
 

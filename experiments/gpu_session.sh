@@ -79,7 +79,7 @@ ddp_per_gpu_batch() {
 
 bench_adamw() {
     for batch in 9 26; do
-        python3 benchmarks/network_gpu.py --presets vmamba-s --batch $batch --steps 10 --adamw fused foreach \
+        python3 benchmarks/network_gpu.py --presets vmamba-s --batch $batch --steps 10 --adamw fused foreach --profile \
             > "$out/network_adamw_b$batch.json" 2> "$out/network_adamw_b$batch.err"
     done
 }
