@@ -7,6 +7,7 @@ supervision, GradScaler, S3MambaTrainer's fused AdamW), once with nnU-Net's Sync
 
     torchrun --nproc_per_node 2 benchmarks/ddp_step.py --batch 9      # the CVC plan's 18 split over 2 GPUs
     torchrun --nproc_per_node 1 benchmarks/ddp_step.py --batch 9 18   # one GPU, same per-GPU and same global batch
+    (add --compile for a torch.compile'd row, compiled before the DDP wrap as nnU-Net does)
 
 Images/s = batch x GPUs / step time; compare the 2-GPU figure with the 1-GPU one at the global batch.
 CPU smoke run (gloo; SyncBatchNorm cannot run on CPUs, so only the per-GPU row):
@@ -30,11 +31,13 @@ from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms
 from nnunetv2_s3mamba.trainers.s3mamba_trainer import paper_adamw
 
 
-def time_steps(batch: int, patch: list[int], preset: str, sync_bn: bool, steps: int, warmup: int,
-               device: torch.device) -> float:
+def time_steps(batch: int, patch: list[int], preset: str, sync_bn: bool, compile_network: bool, steps: int,
+               warmup: int, device: torch.device) -> float:
     """Milliseconds per DDP training step (the slowest rank's mean over `steps`)."""
     torch.manual_seed(dist.get_rank())
     network = build_s3mamba(preset, 3, 2, True).to(device)
+    if compile_network:
+        network = torch.compile(network)
     if device.type == "cuda":  # nnU-Net's order; DDP refuses SyncBatchNorm on CPU modules
         network = nn.SyncBatchNorm.convert_sync_batchnorm(network)
     network = DDP(network, device_ids=[device.index] if device.type == "cuda" else None)
@@ -64,6 +67,8 @@ def main() -> None:
     parser.add_argument("--preset", default="vmamba-s")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the network under torch.compile (nnUNet_compile=1; per-GPU norms)")
     args = parser.parse_args()
     on_gpu = torch.cuda.is_available()
     dist.init_process_group("nccl" if on_gpu else "gloo")
@@ -73,11 +78,14 @@ def main() -> None:
         torch.cuda.set_device(device)
     torch.backends.cudnn.benchmark = True
     runs = []
+    configurations = [(True, False)] if on_gpu else []            # (SyncBatchNorm, compiled)
+    configurations += [(False, False)] + ([(False, True)] if args.compile else [])
     for batch in args.batch:
-        for sync_bn in (True, False) if on_gpu else (False,):
-            ms = time_steps(batch, args.patch, args.preset, sync_bn, args.steps, args.warmup, device)
+        for sync_bn, compile_network in configurations:
+            ms = time_steps(batch, args.patch, args.preset, sync_bn, compile_network, args.steps, args.warmup, device)
             runs.append({"per_gpu_batch": batch, "gpus": world, "norm": "SyncBatchNorm" if sync_bn else "per-GPU",
-                         "step_ms": round(ms, 1), "images_per_s": round(batch * world / ms * 1000, 1)})
+                         "compiled": compile_network, "step_ms": round(ms, 1),
+                         "images_per_s": round(batch * world / ms * 1000, 1)})
     if rank == 0:
         print(json.dumps({"benchmark": "ddp_step", "device": torch.cuda.get_device_name(device) if on_gpu else "cpu",
                           "preset": args.preset,

@@ -7,6 +7,7 @@
 #
 # Each step writes into OUT_DIR and appends a line to OUT_DIR/phases; a failing step does not stop the next.
 #   ddp-step   the network's DDP training step, nnU-Net's SyncBatchNorm vs per-GPU norms (ddp_step_{2,1}gpu.json)
+#   ddp-step-compile   the same plus a torch.compile'd row (ddp_step_compile_{2,1}gpu.json)
 #   ddp-2gpu   nnUNetv2_train -num_gpus 2 (ddp_scaling_2gpu.json); then an interruption after epoch 1 simulated on
 #              its result and resumed with --c on 2 GPUs (ddp_resume.log)
 #   ddp-1gpu   GPU 0: the same training on 1 GPU (ddp_scaling_1gpu.json); meanwhile GPU 1: nnUNetv2_predict from the
@@ -29,10 +30,12 @@ ds=$(ls -d "$nnUNet_raw"/Dataset501_*)
 trainer=S3MambaTrainer_2epochs
 r2=$nnUNet_results/ddp_scaling_2gpu
 
-ddp_step() {
-    torchrun --nproc_per_node 2 benchmarks/ddp_step.py --batch 9 > "$out/ddp_step_2gpu.json" 2> "$out/ddp_step_2gpu.err"
-    CUDA_VISIBLE_DEVICES=0 torchrun --nproc_per_node 1 benchmarks/ddp_step.py --batch 9 18 \
-        > "$out/ddp_step_1gpu.json" 2> "$out/ddp_step_1gpu.err"
+ddp_step() {  # ddp_step NAME [OPTION...]
+    local name=$1
+    shift
+    torchrun --nproc_per_node 2 benchmarks/ddp_step.py --batch 9 "$@" > "$out/${name}_2gpu.json" 2> "$out/${name}_2gpu.err"
+    CUDA_VISIBLE_DEVICES=0 torchrun --nproc_per_node 1 benchmarks/ddp_step.py --batch 9 18 "$@" \
+        > "$out/${name}_1gpu.json" 2> "$out/${name}_1gpu.err"
 }
 
 ddp_2gpu() {
@@ -98,7 +101,8 @@ train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: tra
 
 for step in $steps; do
     case $step in
-    ddp-step) ddp_step ;;
+    ddp-step) ddp_step ddp_step ;;
+    ddp-step-compile) ddp_step ddp_step_compile --compile ;;
     ddp-2gpu) ddp_2gpu ;;
     ddp-1gpu) ddp_1gpu ;;
     ddp-per-gpu-batch) ddp_per_gpu_batch ;;
