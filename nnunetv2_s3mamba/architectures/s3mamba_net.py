@@ -127,7 +127,12 @@ class S3MambaNet(nn.Module):
         for i, layer_up in enumerate(self.layers_up):
             features = layer_up(features if i == 0 else features + skips[-i])
             level_features.append(features)
-        logits = self.final_conv(self.final_up(features).permute(0, 3, 1, 2))
+        # final_conv (VM-UNet's 1x1 convolution, kept as a Conv2d for its weight names and shapes) applied as the
+        # linear map it is, on the channels-last features: no layout change of the full-resolution features, and a
+        # weight gradient laid out like the weight (a convolution on the permuted view returns a channels-last
+        # gradient, which DDP must copy into its buckets and warns about).
+        logits = F.linear(self.final_up(features), self.final_conv.weight.flatten(1),
+                          self.final_conv.bias).permute(0, 3, 1, 2)
 
         if self.tcma is None and not self.deep_supervision:
             return logits[..., :height, :width]     # the level predictions would reach no output

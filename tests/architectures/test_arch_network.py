@@ -62,6 +62,23 @@ def test_gradients_reach_every_parameter():
     assert any(n.startswith("tcma.weight_mlps") for n in names) and any(".encf." in n for n in names)
 
 
+def test_gradients_are_laid_out_like_their_parameters():
+    """DDP's gradient buckets assume each gradient has its parameter's strides; otherwise it copies every step and
+    warns ("Grad strides do not match bucket view strides"), as a 1x1 convolution on a permuted view did (on
+    CUDA, and on CPUs with more than one thread, hence two threads here)."""
+    torch.set_num_threads(2)  # the fixture restores the thread count
+    net = tiny_net(deep_supervision=True).train()
+    sum(o.pow(2).mean() for o in net(torch.randn(2, 3, 64, 64))).backward()
+    assert [n for n, p in net.named_parameters() if p.grad.stride() != p.stride()] == []
+
+
+def test_final_projection_equals_the_1x1_convolution():
+    net = tiny_net(deep_supervision=False, use_tcma=False).eval()
+    features = torch.randn(2, 16, 24, net.final_conv.in_channels)
+    as_linear = torch.nn.functional.linear(features, net.final_conv.weight.flatten(1), net.final_conv.bias)
+    torch.testing.assert_close(as_linear.permute(0, 3, 1, 2), net.final_conv(features.permute(0, 3, 1, 2)))
+
+
 def test_tcma_reaches_inference_logits_without_deep_supervision():
     net = tiny_net(deep_supervision=False).eval()
     net(torch.randn(2, 3, 64, 64)).pow(2).mean().backward()
