@@ -96,8 +96,8 @@ def main() -> None:
     runs = []
     for gpus in args.gpus:
         configuration = scaled_batch_configuration(args.dataset, gpus) if args.per_gpu_batch else "2d"
-        results = Path(os.environ["nnUNet_results"]) / ("ddp_scaling_%dgpu" % gpus + ("" if configuration == "2d"
-                                                                                    else f"_{configuration}"))
+        suffix = "" if configuration == "2d" else f"_{configuration}"
+        results = Path(os.environ["nnUNet_results"]) / f"ddp_scaling_{gpus}gpu{suffix}"
         wall, fold_dir = run_training(args.dataset, configuration, args.trainer, args.fold, gpus, results)
         runs.append(summarise(fold_dir, configuration, gpus, wall, args.iterations))
     base = min(runs, key=lambda run: run["gpus"])

@@ -56,14 +56,13 @@ def synchronize(device: torch.device) -> None:
 
 
 def measure(name: str, net: nn.Module, args, device: torch.device, amp_dtype: torch.dtype,
-            compile_network: bool = False, adamw: str = "fused") -> dict:
+            make_optimizer: Callable[[nn.Module], torch.optim.Optimizer], compile_network: bool = False) -> dict:
     net = net.to(device)
     amp = device.type == "cuda"
     eager = net
     if compile_network:
         net = torch.compile(net)
-    optimizer = paper_adamw(eager, 1e-4, 1e-2, fused=adamw == "fused") if name != "PlainConvUNet" else \
-        torch.optim.SGD(eager.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
+    optimizer = make_optimizer(eager)
     x = torch.randn(args.batch, args.input_channels, *args.patch, device=device)
     target = torch.randint(0, args.classes, (args.batch, 1, *args.patch), device=device).float()
     train_step = make_training_step(net, optimizer, x, target, amp_dtype)
@@ -97,7 +96,6 @@ def measure(name: str, net: nn.Module, args, device: torch.device, amp_dtype: to
     tile_ms = (time.perf_counter() - start) / args.steps * 1000
     params = sum(p.numel() for p in eager.parameters())
     return {"network": name + (" compiled" if compile_network else ""), "amp": str(amp_dtype) if amp else "fp32",
-            "optimizer": type(optimizer).__name__ + (f" ({adamw})" if name != "PlainConvUNet" else ""),
             "profile_top_ops": profile, "params_M": round(params / 1e6, 3),
             "train_step_ms": round(train_ms, 1), "inference_tile_ms": round(tile_ms, 1),
             "train_peak_mem_GiB": round(peak, 2) if peak is not None else None}
@@ -176,21 +174,24 @@ def main() -> None:
     s3mamba_amp = AMP_DTYPES[args.s3mamba_amp]
     if s3mamba_amp == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         s3mamba_amp = torch.float16
+    # (name, builder, autocast dtype, optimiser name, optimiser factory): each network with its trainer's optimiser.
     networks = [] if args.no_unet else [
         ("PlainConvUNet", lambda: plain_conv_unet(args.input_channels, args.classes, args.unet_features), torch.float16,
-         "-")]
+         "SGD", lambda net: torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.99, nesterov=True))]
     networks += [(f"S3MambaNet[{preset},{variant}]",
                   lambda preset=preset, variant=variant: build_s3mamba(preset, args.input_channels, args.classes, True,
-                                                                       **VARIANTS[variant]), s3mamba_amp, adamw)
+                                                                       **VARIANTS[variant]), s3mamba_amp,
+                  f"AdamW ({adamw})", lambda net, fused=adamw == "fused": paper_adamw(net, 1e-4, 1e-2, fused=fused))
                  for preset in args.presets for variant in args.variants for adamw in args.adamw]
     results = []
-    for name, build, amp_dtype, adamw in networks:
+    for name, build, amp_dtype, optimizer_name, make_optimizer in networks:
         for compile_network in (False, True) if args.compile else (False,):
+            row = {"network": name + (" compiled" if compile_network else ""), "optimizer": optimizer_name}
             try:
-                results.append(measure(name, build(), args, device, amp_dtype, compile_network, adamw))
+                row.update(measure(name, build(), args, device, amp_dtype, make_optimizer, compile_network))
             except Exception as error:  # one network failing (e.g. under torch.compile) must not lose the others
-                results.append({"network": name + (" compiled" if compile_network else ""),
-                                "error": f"{type(error).__name__}: {str(error)[:500]}"})
+                row["error"] = f"{type(error).__name__}: {str(error)[:500]}"
+            results.append(row)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     print(json.dumps({"benchmark": "network_gpu", "device": torch.cuda.get_device_name() if device.type == "cuda"

@@ -88,7 +88,7 @@ bench_adamw() {
 }
 
 train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: train, predict, evaluate
-    export nnUNet_n_proc_DA=10
+    local -x nnUNet_n_proc_DA=10  # as in the earlier rows; only for this step
     bash experiments/cvc_clinicdb.sh train "$1" 0
     bash experiments/cvc_clinicdb.sh train "$2" 1
     bash experiments/cvc_clinicdb.sh collect "$2" > "$out/collect_$2.log" 2>&1

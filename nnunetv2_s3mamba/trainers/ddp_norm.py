@@ -5,8 +5,9 @@ none (instance norm), but S3-Mamba's TCMA has the paper's batch norms (image/edg
 SyncBatchNorm forward all-gathers the statistics and then blocks the CPU until the GPU has caught up (PyTorch
 masks empty ranks with a data-dependent shape), once per layer and step: the queue of kernels the CPU had launched
 ahead drains, and the GPU then waits for every launch that follows. Syncing buys nothing statistically here:
-each of these layers normalises over every pixel of the rank's batch (a 320x384 patch alone is 123k samples per
-channel), so per-GPU statistics are as good as global ones. DDP still broadcasts rank 0's running statistics to
+each of these layers normalises over every pixel of its level in the rank's whole batch (per 320x384 patch, 480
+samples per channel at the coarsest, 1/16 level, up to 123k for the full-resolution embeddings), so per-GPU
+statistics are as good as global ones. DDP still broadcasts rank 0's running statistics to
 the other ranks at every forward (its default `broadcast_buffers`), so every rank and the checkpoint carry the
 same running statistics. The parameters and buffers are kept as they are (the same tensors), so DDP's gradient
 hooks, the optimizer and the state-dict keys are untouched; prediction builds the network with its original

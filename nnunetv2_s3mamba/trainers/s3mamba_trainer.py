@@ -15,7 +15,8 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
 - under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
   stalls every step and gains nothing at these sample counts);
-- `torch.compile` only on explicit request: its effect on this network has not been measured on a GPU yet.
+- `torch.compile` only on explicit request: the compiled network is faster (docs/BENCHMARKS.md), but compiled
+  training through nnU-Net (validation shapes, DDP, the curriculum's loss) has not been run on a GPU yet.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.
