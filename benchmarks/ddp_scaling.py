@@ -13,6 +13,10 @@ the batch multiplied, the way nnU-Net's documentation has users change a batch s
 This is a different optimisation (a larger batch), so it answers "how much faster does a larger run go", not
 "the same training, faster".
 
+`--compile` trains with `nnUNet_compile=1` (S3MambaTrainer compiles only on that request) into
+`ddp_scaling_<N>gpu[_<configuration>]_compiled`. The GPUs used are the first N of `CUDA_VISIBLE_DEVICES` (all
+GPUs when it is unset), so runs on disjoint GPUs of one machine can go side by side.
+
     python benchmarks/ddp_scaling.py --dataset 501 --trainer S3MambaTrainer_2epochs --gpus 1 2 [--per-gpu-batch]
 """
 from __future__ import annotations
@@ -48,10 +52,20 @@ def scaled_batch_configuration(dataset: str, gpus: int, plans_identifier: str = 
     return name
 
 
-def run_training(dataset: str, configuration: str, trainer: str, fold: str, gpus: int,
-                 results: Path) -> tuple[float, Path]:
+def visible_gpus(gpus: int, visible: str | None) -> str:
+    """`CUDA_VISIBLE_DEVICES` for a run on `gpus` GPUs: the first `gpus` of `visible` (0..gpus-1 when unset)."""
+    available = [d.strip() for d in visible.split(",") if d.strip()] if visible else [str(i) for i in range(gpus)]
+    if len(available) < gpus:
+        raise SystemExit(f"--gpus {gpus} needs {gpus} GPUs but CUDA_VISIBLE_DEVICES={visible} lists {len(available)}")
+    return ",".join(available[:gpus])
+
+
+def run_training(dataset: str, configuration: str, trainer: str, fold: str, gpus: int, results: Path,
+                 compile_network: bool = False) -> tuple[float, Path]:
     """nnUNetv2_train with `gpus` GPUs into `results`; returns (wall seconds, the fold's output folder)."""
-    env = dict(os.environ, nnUNet_results=str(results), CUDA_VISIBLE_DEVICES=",".join(map(str, range(gpus))))
+    env = dict(os.environ, nnUNet_results=str(results),
+               CUDA_VISIBLE_DEVICES=visible_gpus(gpus, os.environ.get("CUDA_VISIBLE_DEVICES")),
+               nnUNet_compile="1" if compile_network else "f")
     command = ["nnUNetv2_train", dataset, configuration, fold, "-tr", trainer, "-num_gpus", str(gpus)]
     log = results.parent / f"{results.name}.log"
     start = time.perf_counter()
@@ -91,15 +105,17 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=250, help="training iterations per epoch of the trainer")
     parser.add_argument("--per-gpu-batch", action="store_true",
                         help="every GPU trains the plan's batch (global batch x N) instead of a share of it")
+    parser.add_argument("--compile", action="store_true", help="train with nnUNet_compile=1 (torch.compile)")
     args = parser.parse_args()
     import torch
     runs = []
     for gpus in args.gpus:
         configuration = scaled_batch_configuration(args.dataset, gpus) if args.per_gpu_batch else "2d"
-        suffix = "" if configuration == "2d" else f"_{configuration}"
+        suffix = ("" if configuration == "2d" else f"_{configuration}") + ("_compiled" if args.compile else "")
         results = Path(os.environ["nnUNet_results"]) / f"ddp_scaling_{gpus}gpu{suffix}"
-        wall, fold_dir = run_training(args.dataset, configuration, args.trainer, args.fold, gpus, results)
-        runs.append(summarise(fold_dir, configuration, gpus, wall, args.iterations))
+        wall, fold_dir = run_training(args.dataset, configuration, args.trainer, args.fold, gpus, results,
+                                      args.compile)
+        runs.append(dict(summarise(fold_dir, configuration, gpus, wall, args.iterations), compiled=args.compile))
     base = min(runs, key=lambda run: run["gpus"])
     for run in runs:
         run[f"speedup_vs_{base['gpus']}gpu"] = round(run["images_per_s_last_epoch"] / base["images_per_s_last_epoch"], 2)

@@ -18,6 +18,11 @@
 #   bench-adamw   the network's step with fused vs PyTorch's default AdamW at batch 9 and 26 (network_adamw_b*.json)
 #   lr-rows    the lr 1e-3 rows of issue 8 under the 5-epoch budget, one per GPU (runs/cvc_clinicdb/<trainer>/)
 #   rows-10epochs   issue 8's 10-epoch budget: S3-Mamba on GPU 0; its baseline, then nnU-Net's U-Net, on GPU 1
+#   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
+#              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
+#              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
+#              U-Net row while GPU 1 trains compiled on one GPU (ddp_scaling_1gpu_compiled.json) and measures the
+#              fused AdamW; then ddp-step-compile (2 x 9 and 1 x 18)
 set -uo pipefail
 out=${1:?usage: $0 OUT_DIR [STEP ...]}
 shift
@@ -99,6 +104,39 @@ train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: tra
     bash experiments/cvc_clinicdb.sh collect "$1" > "$out/collect_$1.log" 2>&1
 }
 
+four_gpus() {
+    local -x nnUNet_n_proc_DA=10
+    local gpu=2 row
+    for row in S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs; do
+        bash experiments/cvc_clinicdb.sh train $row $gpu
+        (CUDA_VISIBLE_DEVICES=$gpu bash experiments/cvc_clinicdb.sh collect $row > "$out/collect_$row.log" 2>&1
+         phase "collected $row") &
+        gpu=3
+    done
+    sleep 60  # the rows have read the plans before ddp_scaling adds its configuration to them
+    CUDA_VISIBLE_DEVICES=0,1 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 2 \
+        --per-gpu-batch > "$out/ddp_scaling_2gpu_2d_x2.json" 2> "$out/ddp_scaling_2gpu_2d_x2.err"
+    phase ddp-per-gpu-batch-2gpu
+    (bash experiments/cvc_clinicdb.sh train nnUNetTrainer_10epochs 0
+     CUDA_VISIBLE_DEVICES=0 bash experiments/cvc_clinicdb.sh collect nnUNetTrainer_10epochs \
+        > "$out/collect_nnUNetTrainer_10epochs.log" 2>&1
+     phase "collected nnUNetTrainer_10epochs") &
+    local unet=$!
+    CUDA_VISIBLE_DEVICES=1 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 --compile \
+        > "$out/ddp_scaling_1gpu_compiled.json" 2> "$out/ddp_scaling_1gpu_compiled.err"
+    phase compiled-1gpu
+    CUDA_VISIBLE_DEVICES=1 bench_adamw
+    phase bench-adamw
+    wait $unet
+    cp "$nnUNet_results"/ddp_scaling_*.log "$out/"
+    torchrun --nproc_per_node 2 benchmarks/ddp_step.py --batch 9 --compile > "$out/ddp_step_compile_2gpu.json" \
+        2> "$out/ddp_step_compile_2gpu.err"
+    CUDA_VISIBLE_DEVICES=0 torchrun --nproc_per_node 1 benchmarks/ddp_step.py --batch 18 --compile \
+        > "$out/ddp_step_compile_1gpu.json" 2> "$out/ddp_step_compile_1gpu.err"
+    phase ddp-step-compile-1gpu
+    wait
+}
+
 for step in $steps; do
     case $step in
     ddp-step) ddp_step ddp_step ;;
@@ -109,6 +147,7 @@ for step in $steps; do
     bench-adamw) bench_adamw ;;
     lr-rows) train_rows S3MambaTrainer_lr1e3_5epochs S3MambaTrainer_baseline_lr1e3_5epochs ;;
     rows-10epochs) train_rows S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs nnUNetTrainer_10epochs ;;
+    four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
     phase "$step"
