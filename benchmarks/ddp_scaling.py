@@ -9,7 +9,7 @@ The first epoch carries cuDNN autotuning and worker start-up, so the figure to c
 
 `--per-gpu-batch` keeps the plan's batch on every GPU instead (N GPUs train a global batch N times the plan's):
 it adds to the plans a configuration `2d_x<N>` that inherits nnU-Net's `2d` (same patch and preprocessed data) with
-the batch multiplied, the way nnU-Net's documentation has users change a batch size, and trains that on N GPUs.
+the batch multiplied (`s3mamba scale-batch`, nnunetv2_s3mamba/plans/) and trains that on N GPUs.
 This is a different optimisation (a larger batch), so it answers "how much faster does a larger run go", not
 "the same training, faster".
 
@@ -30,26 +30,11 @@ import sys
 import time
 from pathlib import Path
 
+from nnunetv2_s3mamba.plans import add_scaled_batch_configuration
 from nnunetv2_s3mamba.trainers.ddp_batch import even_global_batch
 
 EPOCH_TIME = re.compile(r"Epoch time: ([0-9.]+) s")
 BATCH_LINE = re.compile(r"S3-Mamba: batch size (\d+) ")
-
-
-def scaled_batch_configuration(dataset: str, gpus: int, plans_identifier: str = "nnUNetPlans") -> str:
-    """Add (or refresh) the configuration `2d_x<gpus>` = nnU-Net's `2d` with `gpus` times its batch; returns its
-    name (`2d` itself for one GPU)."""
-    if gpus == 1:
-        return "2d"
-    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
-    plans_file = Path(os.environ["nnUNet_preprocessed"]) / maybe_convert_to_dataset_name(dataset) / \
-        f"{plans_identifier}.json"
-    plans = json.loads(plans_file.read_text())
-    name = f"2d_x{gpus}"
-    plans["configurations"][name] = {"inherits_from": "2d",
-                                     "batch_size": plans["configurations"]["2d"]["batch_size"] * gpus}
-    plans_file.write_text(json.dumps(plans, indent=4))
-    return name
 
 
 def visible_gpus(gpus: int, visible: str | None) -> str:
@@ -110,7 +95,8 @@ def main() -> None:
     import torch
     runs = []
     for gpus in args.gpus:
-        configuration = scaled_batch_configuration(args.dataset, gpus) if args.per_gpu_batch else "2d"
+        configuration = add_scaled_batch_configuration(args.dataset, gpus)[0] \
+            if args.per_gpu_batch and gpus > 1 else "2d"
         suffix = ("" if configuration == "2d" else f"_{configuration}") + ("_compiled" if args.compile else "")
         results = Path(os.environ["nnUNet_results"]) / f"ddp_scaling_{gpus}gpu{suffix}"
         wall, fold_dir = run_training(args.dataset, configuration, args.trainer, args.fold, gpus, results,
