@@ -18,6 +18,9 @@
 #   bench-adamw   the network's step with fused vs PyTorch's default AdamW at batch 9 and 26 (network_adamw_b*.json)
 #   lr-rows    the lr 1e-3 rows of issue 8 under the 5-epoch budget, one per GPU (runs/cvc_clinicdb/<trainer>/)
 #   rows-10epochs   issue 8's 10-epoch budget: S3-Mamba on GPU 0; its baseline, then nnU-Net's U-Net, on GPU 1
+#   compile-op  the scan's custom operators under torch.compile (mamba_scan_op.py): the architecture tests on the
+#              GPU (gpu_arch_tests.txt), the network step compiled vs eager (network_compile_op.json), and
+#              nnUNetv2_train compiled on GPU 1 beside eager on GPU 0 (ddp_scaling_1gpu[_compiled].json)
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -104,6 +107,20 @@ train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: tra
     bash experiments/cvc_clinicdb.sh collect "$1" > "$out/collect_$1.log" 2>&1
 }
 
+compile_op() {
+    python3 -m pytest -q -p no:cacheprovider tests/architectures > "$out/gpu_arch_tests.txt" 2>&1
+    phase gpu-arch-tests
+    TORCHINDUCTOR_COMPILE_THREADS=8 python3 benchmarks/network_gpu.py --presets vmamba-s --steps 10 --compile \
+        > "$out/network_compile_op.json" 2> "$out/network_compile_op.err"
+    phase network-compile
+    (CUDA_VISIBLE_DEVICES=1 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 --compile \
+        > "$out/ddp_scaling_1gpu_compiled.json" 2> "$out/ddp_scaling_1gpu_compiled.err") &
+    CUDA_VISIBLE_DEVICES=0 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 \
+        > "$out/ddp_scaling_1gpu.json" 2> "$out/ddp_scaling_1gpu.err"
+    wait
+    cp "$nnUNet_results"/ddp_scaling_*.log "$out/"
+}
+
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
     local gpu=2 row
@@ -147,6 +164,7 @@ for step in $steps; do
     bench-adamw) bench_adamw ;;
     lr-rows) train_rows S3MambaTrainer_lr1e3_5epochs S3MambaTrainer_baseline_lr1e3_5epochs ;;
     rows-10epochs) train_rows S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs nnUNetTrainer_10epochs ;;
+    compile-op) compile_op ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac

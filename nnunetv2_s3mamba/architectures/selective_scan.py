@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from nnunetv2_s3mamba.architectures.cpu_scan_kernel import (cpu_scan_kernel_status, kernel_selective_scan,
                                                              load_cpu_scan_kernel)
+from nnunetv2_s3mamba.architectures.mamba_scan_op import mamba_scan
 from nnunetv2_s3mamba.architectures.precision import autocast_off
 
 __all__ = ["selective_scan", "scan_backend_report", "resolve_scan_backend", "chunked_selective_scan",
@@ -110,7 +111,13 @@ def scan_backend_report() -> dict:
     return report
 
 
-@torch.compiler.disable
+@torch.compiler.assume_constant_result
+def _graph_backend(backend: Optional[str], on_cuda: bool) -> str:
+    """`resolve_scan_backend` as a constant of a compiled graph: its import attempt and environment read cannot be
+    traced, and the answer does not change while a process runs (the import result is cached)."""
+    return resolve_scan_backend(backend, on_cuda)
+
+
 def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                    D: Optional[torch.Tensor] = None, delta_bias: Optional[torch.Tensor] = None,
                    delta_softplus: bool = False, backend: Optional[str] = None,
@@ -125,21 +132,35 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     On the CPU without gradients (no_grad/inference_mode, or no input requires one) it runs the compiled CPU kernel
     (`cpu_scan_kernel.py`) on finite inputs, else the cheaper `inference_selective_scan` (not on a GPU: its one
     operation per step would mean thousands of kernel launches); all compute the same recurrence (tested to agree
-    within float32 rounding). Excluded from torch.compile: the CUDA kernel is opaque to it and the chunked scan's
-    loop would unroll into a huge graph.
+    within float32 rounding).
+    Under torch.compile the CUDA kernel runs as custom operators that the compiled graph contains
+    (`mamba_scan_op.py`); the torch backend stays outside the graph, because its loops would unroll into a huge one.
     """
     _check_shapes(u, delta, A, B, C, D, delta_bias)
-    which = resolve_scan_backend(backend, u.is_cuda)
+    which = _graph_backend(backend, u.is_cuda)
+    if which != "mamba_ssm":
+        return _torch_backend_scan(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size)
+    with autocast_off(u.device):
+        A = A.float().contiguous()
+        D = D.float().contiguous() if D is not None else None
+        delta_bias = delta_bias.float().contiguous() if delta_bias is not None else None
+        io_dtype = torch.bfloat16 if all(t.dtype == torch.bfloat16 for t in (u, delta, B, C)) else torch.float32
+        u, delta, B, C = (t.to(io_dtype).contiguous() for t in (u, delta, B, C))
+        if torch.compiler.is_compiling():
+            return mamba_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
+        kernel, _ = _import_mamba_kernel()
+        return kernel(u, delta, A, B, C, D, None, delta_bias, delta_softplus)
+
+
+@torch.compiler.disable
+def _torch_backend_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                        D: Optional[torch.Tensor], delta_bias: Optional[torch.Tensor], delta_softplus: bool,
+                        chunk_size: int) -> torch.Tensor:
+    """The "torch" backend of `selective_scan` (all in fp32, autocast off)."""
     with autocast_off(u.device):
         A = A.float()
         D = D.float() if D is not None else None
         delta_bias = delta_bias.float() if delta_bias is not None else None
-        if which == "mamba_ssm":
-            kernel, _ = _import_mamba_kernel()
-            io_dtype = torch.bfloat16 if all(t.dtype == torch.bfloat16 for t in (u, delta, B, C)) else torch.float32
-            u, delta, B, C = (t.to(io_dtype).contiguous() for t in (u, delta, B, C))
-            return kernel(u, delta, A.contiguous(), B, C, D.contiguous() if D is not None else None, None,
-                          delta_bias.contiguous() if delta_bias is not None else None, delta_softplus)
         u, delta, B, C = u.float(), delta.float(), B.float(), C.float()
         needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                                      for t in (u, delta, A, B, C, D, delta_bias))
