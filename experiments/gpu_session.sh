@@ -21,6 +21,8 @@
 #   compile-op  the scan's custom operators under torch.compile (mamba_scan_op.py): the architecture tests on the
 #              GPU (gpu_arch_tests.txt), the network step compiled vs eager (network_compile_op.json), and
 #              nnUNetv2_train compiled on GPU 1 beside eager on GPU 0 (ddp_scaling_1gpu[_compiled].json)
+#   repeat-and-compile  a 4-GPU machine (~15 min): GPUs 0 and 1 repeat the 10-epoch rows (S3-Mamba; the U-Net, then
+#              the baseline; runs/cvc_clinicdb_run2/) while GPUs 2 and 3 run compile-op
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -107,18 +109,34 @@ train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: tra
     bash experiments/cvc_clinicdb.sh collect "$1" > "$out/collect_$1.log" 2>&1
 }
 
-compile_op() {
-    python3 -m pytest -q -p no:cacheprovider tests/architectures > "$out/gpu_arch_tests.txt" 2>&1
+compile_op() {  # compile_op [GPU_A GPU_B]
+    local a=${1:-0} b=${2:-1}
+    CUDA_VISIBLE_DEVICES=$a python3 -m pytest -q -p no:cacheprovider tests/architectures > "$out/gpu_arch_tests.txt" 2>&1
     phase gpu-arch-tests
-    TORCHINDUCTOR_COMPILE_THREADS=8 python3 benchmarks/network_gpu.py --presets vmamba-s --steps 10 --compile \
-        > "$out/network_compile_op.json" 2> "$out/network_compile_op.err"
+    CUDA_VISIBLE_DEVICES=$a TORCHINDUCTOR_COMPILE_THREADS=8 python3 benchmarks/network_gpu.py --presets vmamba-s \
+        --steps 10 --compile > "$out/network_compile_op.json" 2> "$out/network_compile_op.err"
     phase network-compile
-    (CUDA_VISIBLE_DEVICES=1 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 --compile \
+    (CUDA_VISIBLE_DEVICES=$b python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 --compile \
         > "$out/ddp_scaling_1gpu_compiled.json" 2> "$out/ddp_scaling_1gpu_compiled.err") &
-    CUDA_VISIBLE_DEVICES=0 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 \
+    CUDA_VISIBLE_DEVICES=$a python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 \
         > "$out/ddp_scaling_1gpu.json" 2> "$out/ddp_scaling_1gpu.err"
     wait
     cp "$nnUNet_results"/ddp_scaling_*.log "$out/"
+}
+
+repeat_rows() {  # a second training run of the 10-epoch rows (nnU-Net does not seed: another seed) on GPUs 0 and 1
+    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_run2 nnUNet_results=$nnUNet_results/run2
+    mkdir -p "$nnUNet_results"
+    bash experiments/cvc_clinicdb.sh train S3MambaTrainer_10epochs 0
+    (CUDA_VISIBLE_DEVICES=0 bash experiments/cvc_clinicdb.sh collect S3MambaTrainer_10epochs \
+        > "$out/collect_run2_S3MambaTrainer_10epochs.log" 2>&1; phase "run2 S3MambaTrainer_10epochs") &
+    local row
+    for row in nnUNetTrainer_10epochs S3MambaTrainer_baseline_10epochs; do
+        bash experiments/cvc_clinicdb.sh train $row 1
+        CUDA_VISIBLE_DEVICES=1 bash experiments/cvc_clinicdb.sh collect $row > "$out/collect_run2_$row.log" 2>&1
+        phase "run2 $row"
+    done
+    wait
 }
 
 four_gpus() {
@@ -165,6 +183,7 @@ for step in $steps; do
     lr-rows) train_rows S3MambaTrainer_lr1e3_5epochs S3MambaTrainer_baseline_lr1e3_5epochs ;;
     rows-10epochs) train_rows S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs nnUNetTrainer_10epochs ;;
     compile-op) compile_op ;;
+    repeat-and-compile) repeat_rows & compile_op 2 3; wait ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
