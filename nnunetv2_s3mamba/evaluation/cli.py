@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from nnunetv2_s3mamba.conversion.errors import ConversionError
+from nnunetv2_s3mamba.evaluation.detection import MIN_LESION_SIZE
 from nnunetv2_s3mamba.evaluation.pictures import plot_overlays, plot_stratum_bars
 from nnunetv2_s3mamba.evaluation.report import REPORT_STEM, evaluate_folder
 
@@ -23,7 +24,7 @@ def _images_dir(args: argparse.Namespace) -> Path:
 def _run_evaluate(args: argparse.Namespace) -> int:
     try:
         report = evaluate_folder(args.pred_dir, args.gt_dir, args.strata, args.output, args.label,
-                                 show_progress=not args.no_progress)
+                                 show_progress=not args.no_progress, min_lesion_size=args.min_lesion_size)
         print(report.to_markdown())
         if args.output:
             plot_stratum_bars(report, Path(args.output) / f"{REPORT_STEM}_bars.png")
@@ -60,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--label", type=int, default=None, help="evaluate label K only (default: label > 0)")
     evaluate.add_argument("--overlays", type=int, default=0, help="also draw N overlays of the smallest lesions")
     evaluate.add_argument("--images", default=None, help="input images for overlays (default: imagesTs beside GT)")
+    evaluate.add_argument("--min-lesion-size", type=int, default=MIN_LESION_SIZE,
+                          help=f"components with fewer pixels/voxels are specks, left out of the lesion detection "
+                               f"(default {MIN_LESION_SIZE}; 1 counts every component)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=_run_evaluate)
 

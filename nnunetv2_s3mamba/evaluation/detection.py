@@ -5,6 +5,11 @@ with a 3x3(x3) structure). A ground-truth lesion counts as *hit* when at least o
 overlaps it (lesion IoU > 0). Its *lesion IoU* is computed against the union of all predicted components
 touching it, and `hit at IoU >= 0.5` is reported as a stricter rate. A predicted component that touches no
 ground-truth foreground is a *false-positive component*.
+
+Components smaller than `min_size` pixels/voxels are specks, not lesions: they are neither counted as lesions to
+find nor as false positives, only counted as ignored (their pixels still count in the pixel metrics). Why: real
+masks carry annotation specks; CVC-ClinicDB's 184 test masks have 10 ground-truth components of 1-3 pixels (next
+to lesions of at least 444), which no model finds and which made 13% of the "small lesions" of a detection table.
 """
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ import numpy as np
 from scipy import ndimage
 
 STRICT_IOU = 0.5
+# Default smallest lesion, in pixels (2D) or voxels (3D): above CVC-ClinicDB's 1-3 pixel annotation specks, far below
+# its smallest lesion (444 pixels) and below any lesion a 2D/3D segmentation network is expected to report.
+MIN_LESION_SIZE = 10
 
 
 @dataclass(frozen=True)
@@ -27,11 +35,13 @@ class Lesion:
 
 @dataclass
 class CaseDetection:
-    """Lesions of one case and the count of predicted components that touch no lesion."""
+    """Lesions of one case, the count of predicted components that touch no lesion, and the specks ignored."""
 
     lesions: list[Lesion] = field(default_factory=list)
     false_positive_components: int = 0
     predicted_components: int = 0
+    ignored_gt_components: int = 0           # ground-truth specks (< min_size), not lesions
+    ignored_predicted_components: int = 0    # predicted specks touching no lesion, not false positives
 
 
 def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -39,17 +49,21 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
 
 
-def detect_lesions(pred: np.ndarray, gt: np.ndarray) -> CaseDetection:
-    """Match ground-truth lesions to predicted components of two boolean masks."""
+def detect_lesions(pred: np.ndarray, gt: np.ndarray, min_size: int = MIN_LESION_SIZE) -> CaseDetection:
+    """Match ground-truth lesions to predicted components of two boolean masks; components of fewer than
+    `min_size` pixels are ignored (1 counts every component)."""
     pred, gt = pred.astype(bool), gt.astype(bool)
     gt_lab, n_gt = components(gt)
     pred_lab, n_pred = components(pred)
     touching_gt = np.bincount(pred_lab[gt], minlength=n_pred + 1)
     pred_sizes = np.bincount(pred_lab.ravel(), minlength=n_pred + 1)
-    lesions = []
+    lesions, ignored_gt = [], 0
     for region, box in enumerate(ndimage.find_objects(gt_lab), start=1):
         in_lesion = gt_lab[box] == region
         size = int(in_lesion.sum())
+        if size < min_size:
+            ignored_gt += 1
+            continue
         hit_ids = np.unique(pred_lab[box][in_lesion])
         hit_ids = hit_ids[hit_ids > 0]
         if hit_ids.size == 0:
@@ -58,5 +72,7 @@ def detect_lesions(pred: np.ndarray, gt: np.ndarray) -> CaseDetection:
         intersection = int(np.count_nonzero(np.isin(pred_lab[box], hit_ids) & in_lesion))
         union = size + int(pred_sizes[hit_ids].sum()) - intersection
         lesions.append(Lesion(size, True, intersection / union))
-    false_positive = int(np.count_nonzero(touching_gt[1:] == 0))
-    return CaseDetection(lesions, false_positive, int(n_pred))
+    outside = touching_gt[1:] == 0
+    specks = pred_sizes[1:] < min_size
+    return CaseDetection(lesions, int(np.count_nonzero(outside & ~specks)), int(n_pred), ignored_gt,
+                         int(np.count_nonzero(outside & specks)))

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.conversion.label_files import detect_file_ending, foreground, list_cases, read_label
 from nnunetv2_s3mamba.conversion.split import DEFAULT_BOUNDS, STRATA, load_strata_file
-from nnunetv2_s3mamba.evaluation.detection import STRICT_IOU, CaseDetection, detect_lesions
+from nnunetv2_s3mamba.evaluation.detection import MIN_LESION_SIZE, STRICT_IOU, CaseDetection, detect_lesions
 from nnunetv2_s3mamba.evaluation.metrics import METRICS, Confusion, confusion, mean_image_scores, pooled_scores
 
 ALL = "all"
@@ -92,6 +92,8 @@ class EvaluationReport:
                 "hit": "GT lesion (connected component, full connectivity) overlapped by >= 1 predicted pixel",
                 "hit_iou50": f"GT lesion whose IoU with the predicted components touching it is >= {STRICT_IOU}",
                 "false_positive_components": "predicted components touching no GT foreground",
+                "min_lesion_size": "components with fewer pixels/voxels are specks: neither lesions nor false "
+                                   "positives (counted as ignored_*)",
             },
             "pixel_metrics": self.pixel_table(),
             "detection_by_image_stratum": self.detection_by_image_stratum(),
@@ -102,7 +104,9 @@ class EvaluationReport:
             "cases": {
                 c.case: {"stratum": c.stratum, "gt_pixels": c.gt_pixels, **c.confusion.__dict__,
                          "lesions": [l.__dict__ for l in c.detection.lesions],
-                         "false_positive_components": c.detection.false_positive_components}
+                         "false_positive_components": c.detection.false_positive_components,
+                         "ignored_gt_components": c.detection.ignored_gt_components,
+                         "ignored_predicted_components": c.detection.ignored_predicted_components}
                 for c in self.cases
             },
         }
@@ -176,6 +180,11 @@ def format_markdown(report: EvaluationReport) -> str:
     for s, d in report.detection_by_image_stratum().items():
         lines.append(f"| {s} | {d['images']} | {d['lesions']} | {_percent(d['hit_rate'])} | "
                      f"{_percent(d['hit_rate_iou50'])} | {d['fp_components_per_image']:.2f} |")
+    ignored_gt = sum(c.detection.ignored_gt_components for c in report.cases)
+    ignored_pred = sum(c.detection.ignored_predicted_components for c in report.cases)
+    lines += ["", f"Components under {report.settings.get('min_lesion_size', MIN_LESION_SIZE)} px are specks, not "
+                  f"lesions: {ignored_gt} in the ground truth, {ignored_pred} predicted outside any lesion "
+                  f"(neither counted as lesions nor as false positives)."]
     small_max, medium_max = report.lesion_thresholds
     lines += ["", f"## Lesion detection by lesion size (small <= {small_max} px < medium <= {medium_max} px < large; "
                   f"thresholds from {report.lesion_threshold_source})", "",
@@ -199,11 +208,16 @@ def _lesion_thresholds(strata_data: dict | None, results: list[CaseResult]) -> t
 def evaluate_folder(
     pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, strata_file: str | os.PathLike | None = None,
     out_dir: str | os.PathLike | None = None, label: int | None = None, show_progress: bool = True,
+    min_lesion_size: int = MIN_LESION_SIZE,
 ) -> EvaluationReport:
     """Evaluate every ground-truth case in `gt_dir` against `pred_dir`; write md/csv/json into `out_dir` if given.
 
-    Foreground is label > 0, or label == `label`. A ground-truth case without prediction is an error.
+    Foreground is label > 0, or label == `label`. A ground-truth case without prediction is an error. Connected
+    components under `min_lesion_size` pixels/voxels are left out of the lesion detection (detection.py).
     """
+    if min_lesion_size < 1:
+        raise ConversionError(f"the minimum lesion size must be at least 1 pixel (1 counts every component); "
+                              f"got {min_lesion_size}.")
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     ending = detect_file_ending(gt_dir)
     gt_cases = list_cases(gt_dir, ending)
@@ -226,10 +240,12 @@ def evaluate_folder(
                                   f"{gt_path} has {gt_labels.shape}.")
         gt, pred = foreground(gt_labels, label), foreground(pred_labels, label)
         stratum = strata_data["cases"][case]["stratum"] if strata_data else ALL
-        results.append(CaseResult(case, stratum, int(gt.sum()), confusion(pred, gt), detect_lesions(pred, gt)))
+        results.append(CaseResult(case, stratum, int(gt.sum()), confusion(pred, gt),
+                                  detect_lesions(pred, gt, min_lesion_size)))
     thresholds, source = _lesion_thresholds(strata_data, results)
     settings = {"pred_dir": str(pred_dir), "gt_dir": str(gt_dir), "strata_file": str(strata_file) if strata_file
-                else None, "foreground": "label > 0" if label is None else f"label == {label}"}
+                else None, "foreground": "label > 0" if label is None else f"label == {label}",
+                "min_lesion_size": min_lesion_size}
     report = EvaluationReport(results, thresholds, source, settings)
     if out_dir is not None:
         write_report(report, out_dir)

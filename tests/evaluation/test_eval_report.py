@@ -30,7 +30,7 @@ def _write_png_set(root):
 def test_report_per_stratum_pooled_and_per_image(tmp_path):
     _write_png_set(tmp_path)
     report = evaluate_folder(tmp_path / "pred", tmp_path / "gt", tmp_path / "strata.json", tmp_path / "out",
-                             show_progress=False)
+                             show_progress=False, min_lesion_size=1)   # the hand cases' lesions are 2-8 px
     table = report.pixel_table()
     assert report.strata == ["small", "large", "all"]
     assert table["pooled"]["small"]["mIoU"] == pytest.approx(1 / 3)
@@ -75,12 +75,18 @@ def test_cli_evaluate_with_overlays_and_overlay_command(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--strata", str(tmp_path / "strata.json"),
                  "-o", str(out), "--overlays", "1", "--images", str(tmp_path / "images"), "--no-progress"])
-    assert code == 0 and "mIoU S" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert code == 0 and "mIoU S" in printed
+    # The hand cases' lesions (4 and 8 px) are below the default minimum lesion size of 10 px: specks.
+    assert "Components under 10 px are specks, not lesions: 2 in the ground truth" in printed
     assert (out / "lesion_size_metrics_bars.png").stat().st_size > 0
     assert [p.name for p in (out / "overlays").iterdir()] == ["overlay_a.png"]  # the smallest lesion
     code = main(["overlay", str(tmp_path / "pred"), str(tmp_path / "gt"), "-o", str(tmp_path / "ov"),
                  "--images", str(tmp_path / "images"), "--cases", "b"])
     assert code == 0 and Image.open(tmp_path / "ov" / "overlay_b.png").size[0] > 100
+    assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--no-progress",
+                 "--min-lesion-size", "0"]) == 2
+    assert "at least 1 pixel" in capsys.readouterr().err
     (tmp_path / "pred" / "a.png").unlink()
     assert main(["evaluate", str(tmp_path / "pred"), str(tmp_path / "gt"), "--no-progress"]) == 2
     assert "no prediction" in capsys.readouterr().err
