@@ -39,8 +39,14 @@ collect)
     done
     results=$(dirname "$(dirname "$(compgen -G "$pattern")")")
     dataset=$(raw_dataset)
+    start=$(date +%s.%N)
     nnUNetv2_predict -i "$dataset/imagesTs" -o "$RUNS/$trainer/pred" -d "$DATASET_ID" -c 2d -f "$fold" \
         -tr "$trainer" -npp 4 -nps 4 > "$RUNS/$trainer/predict.log" 2>&1
+    # nnU-Net prints no timing: the whole command's wall time (start-up, loading, mirroring TTA, export).
+    echo "nnUNetv2_predict of $(ls "$dataset/imagesTs" | wc -l) test images (-npp 4 -nps 4, TTA on):" \
+        "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s on GPU" \
+        "${CUDA_VISIBLE_DEVICES:-0}" \
+        > "$RUNS/$trainer/predict_time.txt"
     python3 -m nnunetv2_s3mamba.cli evaluate "$RUNS/$trainer/pred" "$dataset/labelsTs" \
         --strata "$dataset/size_strata.json" -o "$RUNS/$trainer/eval" --overlays 6 --no-progress
     cp "$results"/training_log_*.txt "$results"/progress.png "$results/validation/summary.json" "$RUNS/$trainer/"
