@@ -88,3 +88,17 @@ def test_val_reruns_the_final_validation(trained):
     run_cli(["nnUNetv2_train", str(DATASET_ID), "2d", "0", "-tr", TRAINER, "-device", "cpu", "--val"],
             trained["env"])
     assert "mean" in json.loads(summary.read_text())
+
+
+def test_scaled_batch_configuration_trains_and_predicts(trained):
+    """`s3mamba scale-batch`, then nnU-Net's own training and prediction on the configuration it adds (in one
+    process here; on a GPU machine the same configuration is trained with -num_gpus N)."""
+    env = trained["env"]
+    run_cli(["s3mamba", "scale-batch", str(DATASET_ID), "--gpus", "2"], env)
+    planned = json.loads((trained["results"] / "plans.json").read_text())["configurations"]["2d"]["batch_size"]
+    result = run_cli(["nnUNetv2_train", str(DATASET_ID), "2d_x2", "0", "-tr", TRAINER, "-device", "cpu"], env)
+    assert "Configuration name: 2d_x2" in result.stdout and f"'batch_size': {2 * planned}" in result.stdout
+    out = trained["root"] / "pred_x2"
+    run_cli(["nnUNetv2_predict", "-i", str(trained["dataset"] / "imagesTs"), "-o", str(out), "-d", str(DATASET_ID),
+             "-c", "2d_x2", "-f", "0", "-tr", TRAINER, "-device", "cpu", "-npp", "1", "-nps", "1"], env)
+    assert len(list(out.glob("case*.png"))) == 2
