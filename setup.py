@@ -11,7 +11,7 @@ setup(
     package_data={"nnunetv2_s3mamba": ["nnunet_ext/*.py", "architectures/*.cpp"]},
     install_requires=[
         "nnunetv2>=2.8.1,<2.9",
-        "torch>=2.1",
+        "torch>=2.4",  # torch.library.custom_op (mamba_scan_op.py), torch.get_autocast_dtype (precision.py)
         "SimpleITK",
         "nibabel",
         "batchgenerators>=0.25",
