@@ -15,15 +15,11 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["add_scaled_batch_configuration", "scaled_configuration_name", "PlansEditError"]
+__all__ = ["add_scaled_batch_configuration", "PlansEditError"]
 
 
 class PlansEditError(ValueError):
     """The plans cannot be edited as asked; the message says which file and what to do."""
-
-
-def scaled_configuration_name(base: str, factor: int) -> str:
-    return f"{base}_x{factor}"
 
 
 def _plans_file(dataset: str, plans_identifier: str) -> Path:
@@ -63,7 +59,7 @@ def add_scaled_batch_configuration(dataset: str, factor: int, base: str = "2d",
     if base not in configurations:
         raise PlansEditError(f"{plans_file} has no configuration {base!r} (it has {', '.join(configurations)}); "
                              f"choose one with --configuration.")
-    name = scaled_configuration_name(base, factor)
+    name = f"{base}_x{factor}"
     existing = configurations.get(name)
     if existing is not None and existing.get("inherits_from") != base:
         raise PlansEditError(f"{plans_file} already has a configuration {name!r} that does not inherit from "
