@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU measurements of issues 6-8 as named steps, unattended, on a 2-GPU machine (repository root; nnU-Net, this
 # package and mamba-ssm importable; NCCL_NVLS_ENABLE=0 where the machine asks for it; CVC-ClinicDB prepared by
-# `experiments/cvc_clinicdb.sh prepare`):
+# `experiments/cvc_clinicdb.sh prepare`; CVC_DIR = the CVC-ClinicDB folder, default ../shared/data/CVC-ClinicDB):
 #
 #   bash experiments/gpu_session.sh OUT_DIR [STEP ...]     # default: ddp-step ddp-2gpu ddp-1gpu lr-rows (~20 min)
 #
@@ -21,8 +21,10 @@
 #   compile-op  the scan's custom operators under torch.compile (mamba_scan_op.py): the architecture tests on the
 #              GPU (gpu_arch_tests.txt), the network step compiled vs eager (network_compile_op.json), and
 #              nnUNetv2_train compiled on GPU 1 beside eager on GPU 0 (ddp_scaling_1gpu[_compiled].json)
+#   predict-gpu  nnUNetv2_predict of 184 CVC frames with untrained checkpoints, U-Net vs S3-Mamba interleaved, and
+#              the inference tile (benchmarks/predict_time.py --device cuda; predict_gpu.json)
 #   repeat-and-compile  a 4-GPU machine (~15 min): GPUs 0 and 1 repeat the 10-epoch rows (S3-Mamba; the U-Net, then
-#              the baseline; runs/cvc_clinicdb_run2/) while GPUs 2 and 3 run compile-op
+#              the baseline; runs/cvc_clinicdb_run2/) while GPUs 2 and 3 run compile-op, then GPU 2 predict-gpu
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -124,6 +126,12 @@ compile_op() {  # compile_op [GPU_A GPU_B]
     cp "$nnUNet_results"/ddp_scaling_*.log "$out/"
 }
 
+predict_gpu() {  # predict_gpu [GPU]: nnUNetv2_predict of 184 CVC frames, U-Net vs S3-Mamba, interleaved
+    CUDA_VISIBLE_DEVICES=${1:-0} python3 benchmarks/predict_time.py --device cuda --frames 184 --predict-frames 184 \
+        --repeats 2 --tta-repeats 1 --tile-repeats 20 --data "${CVC_DIR:-../shared/data/CVC-ClinicDB}" \
+        > "$out/predict_gpu.json" 2> "$out/predict_gpu.err"
+}
+
 repeat_rows() {  # a second training run of the 10-epoch rows (nnU-Net does not seed: another seed) on GPUs 0 and 1
     local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_run2 nnUNet_results=$nnUNet_results/run2
     mkdir -p "$nnUNet_results"
@@ -183,7 +191,8 @@ for step in $steps; do
     lr-rows) train_rows S3MambaTrainer_lr1e3_5epochs S3MambaTrainer_baseline_lr1e3_5epochs ;;
     rows-10epochs) train_rows S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs nnUNetTrainer_10epochs ;;
     compile-op) compile_op ;;
-    repeat-and-compile) repeat_rows & compile_op 2 3; wait ;;
+    predict-gpu) predict_gpu ;;
+    repeat-and-compile) repeat_rows & compile_op 2 3; predict_gpu 2; wait ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
