@@ -137,13 +137,12 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     (`mamba_scan_op.py`); the torch backend stays outside the graph, because its loops would unroll into a huge one.
     """
     _check_shapes(u, delta, A, B, C, D, delta_bias)
-    which = _graph_backend(backend, u.is_cuda)
-    if which != "mamba_ssm":
+    A = A.float().contiguous()
+    D = D.float().contiguous() if D is not None else None
+    delta_bias = delta_bias.float().contiguous() if delta_bias is not None else None
+    if _graph_backend(backend, u.is_cuda) != "mamba_ssm":
         return _torch_backend_scan(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size)
     with autocast_off(u.device):
-        A = A.float().contiguous()
-        D = D.float().contiguous() if D is not None else None
-        delta_bias = delta_bias.float().contiguous() if delta_bias is not None else None
         io_dtype = torch.bfloat16 if all(t.dtype == torch.bfloat16 for t in (u, delta, B, C)) else torch.float32
         u, delta, B, C = (t.to(io_dtype).contiguous() for t in (u, delta, B, C))
         if torch.compiler.is_compiling():
@@ -156,11 +155,8 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
 def _torch_backend_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                         D: Optional[torch.Tensor], delta_bias: Optional[torch.Tensor], delta_softplus: bool,
                         chunk_size: int) -> torch.Tensor:
-    """The "torch" backend of `selective_scan` (all in fp32, autocast off)."""
+    """The "torch" backend of `selective_scan` (A, D and delta_bias already fp32; all in fp32, autocast off)."""
     with autocast_off(u.device):
-        A = A.float()
-        D = D.float() if D is not None else None
-        delta_bias = delta_bias.float() if delta_bias is not None else None
         u, delta, B, C = u.float(), delta.float(), B.float(), C.float()
         needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                                      for t in (u, delta, A, B, C, D, delta_bias))
