@@ -50,6 +50,17 @@ ddp_step() {  # ddp_step NAME [OPTION...]
         > "$out/${name}_1gpu.json" 2> "$out/${name}_1gpu.err"
 }
 
+row() {  # row GPU TRAINER: train a row of issue 8, then predict and evaluate the test frames on the same GPU
+    bash experiments/cvc_clinicdb.sh train "$2" "$1"
+    CUDA_VISIBLE_DEVICES=$1 bash experiments/cvc_clinicdb.sh collect "$2" > "$out/collect_${run_tag:-}$2.log" 2>&1
+    phase "collected ${run_tag:-}$2"
+}
+
+one_gpu_training() {  # one_gpu_training GPU NAME [--compile]: benchmarks/ddp_scaling.py on one GPU into NAME.json
+    CUDA_VISIBLE_DEVICES=$1 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 "${@:3}" \
+        > "$out/$2.json" 2> "$out/$2.err"
+}
+
 ddp_2gpu() {
     python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 2 \
         > "$out/ddp_scaling_2gpu.json" 2> "$out/ddp_scaling_2gpu.err"
@@ -80,8 +91,7 @@ ddp_1gpu() {
      CUDA_VISIBLE_DEVICES=1 TORCHINDUCTOR_COMPILE_THREADS=4 python3 benchmarks/network_gpu.py --presets vmamba-s \
         --steps 5 --compile > "$out/network_compile.json" 2> "$out/network_compile.err"
      phase network-bench) &
-    CUDA_VISIBLE_DEVICES=0 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 \
-        > "$out/ddp_scaling_1gpu.json" 2> "$out/ddp_scaling_1gpu.err"
+    one_gpu_training 0 ddp_scaling_1gpu
     cp "$nnUNet_results"/ddp_scaling_1gpu.log "$out/"
     wait
 }
@@ -101,14 +111,10 @@ bench_adamw() {
 
 train_rows() {  # train_rows GPU0_TRAINER GPU1_TRAINER [GPU1_TRAINER_AFTER]: train, predict, evaluate
     local -x nnUNet_n_proc_DA=10  # as in the earlier rows; only for this step
-    bash experiments/cvc_clinicdb.sh train "$1" 0
-    bash experiments/cvc_clinicdb.sh train "$2" 1
-    bash experiments/cvc_clinicdb.sh collect "$2" > "$out/collect_$2.log" 2>&1
-    if [ -n "${3:-}" ]; then
-        bash experiments/cvc_clinicdb.sh train "$3" 1
-        bash experiments/cvc_clinicdb.sh collect "$3" > "$out/collect_$3.log" 2>&1
-    fi
-    bash experiments/cvc_clinicdb.sh collect "$1" > "$out/collect_$1.log" 2>&1
+    row 0 "$1" &
+    row 1 "$2"
+    if [ -n "${3:-}" ]; then row 1 "$3"; fi
+    wait
 }
 
 compile_op() {  # compile_op [GPU_A GPU_B]
@@ -118,10 +124,8 @@ compile_op() {  # compile_op [GPU_A GPU_B]
     CUDA_VISIBLE_DEVICES=$a TORCHINDUCTOR_COMPILE_THREADS=8 python3 benchmarks/network_gpu.py --presets vmamba-s \
         --steps 10 --compile > "$out/network_compile_op.json" 2> "$out/network_compile_op.err"
     phase network-compile
-    (CUDA_VISIBLE_DEVICES=$b python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 --compile \
-        > "$out/ddp_scaling_1gpu_compiled.json" 2> "$out/ddp_scaling_1gpu_compiled.err") &
-    CUDA_VISIBLE_DEVICES=$a python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 \
-        > "$out/ddp_scaling_1gpu.json" 2> "$out/ddp_scaling_1gpu.err"
+    one_gpu_training $b ddp_scaling_1gpu_compiled --compile &
+    one_gpu_training $a ddp_scaling_1gpu
     wait
     cp "$nnUNet_results"/ddp_scaling_*.log "$out/"
 }
@@ -134,39 +138,25 @@ predict_gpu() {  # predict_gpu [GPU]: nnUNetv2_predict of 184 CVC frames, U-Net 
 
 repeat_rows() {  # a second training run of the 10-epoch rows (nnU-Net does not seed: another seed) on GPUs 0 and 1
     local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_run2 nnUNet_results=$nnUNet_results/run2
+    local run_tag=run2_
     mkdir -p "$nnUNet_results"
-    bash experiments/cvc_clinicdb.sh train S3MambaTrainer_10epochs 0
-    (CUDA_VISIBLE_DEVICES=0 bash experiments/cvc_clinicdb.sh collect S3MambaTrainer_10epochs \
-        > "$out/collect_run2_S3MambaTrainer_10epochs.log" 2>&1; phase "run2 S3MambaTrainer_10epochs") &
-    local row
-    for row in nnUNetTrainer_10epochs S3MambaTrainer_baseline_10epochs; do
-        bash experiments/cvc_clinicdb.sh train $row 1
-        CUDA_VISIBLE_DEVICES=1 bash experiments/cvc_clinicdb.sh collect $row > "$out/collect_run2_$row.log" 2>&1
-        phase "run2 $row"
-    done
+    row 0 S3MambaTrainer_10epochs &
+    row 1 nnUNetTrainer_10epochs
+    row 1 S3MambaTrainer_baseline_10epochs
     wait
 }
 
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
-    local gpu=2 row
-    for row in S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs; do
-        bash experiments/cvc_clinicdb.sh train $row $gpu
-        (CUDA_VISIBLE_DEVICES=$gpu bash experiments/cvc_clinicdb.sh collect $row > "$out/collect_$row.log" 2>&1
-         phase "collected $row") &
-        gpu=3
-    done
+    row 2 S3MambaTrainer_10epochs &
+    row 3 S3MambaTrainer_baseline_10epochs &
     sleep 60  # the rows have read the plans before ddp_scaling adds its configuration to them
     CUDA_VISIBLE_DEVICES=0,1 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 2 \
         --per-gpu-batch > "$out/ddp_scaling_2gpu_2d_x2.json" 2> "$out/ddp_scaling_2gpu_2d_x2.err"
     phase ddp-per-gpu-batch-2gpu
-    (bash experiments/cvc_clinicdb.sh train nnUNetTrainer_10epochs 0
-     CUDA_VISIBLE_DEVICES=0 bash experiments/cvc_clinicdb.sh collect nnUNetTrainer_10epochs \
-        > "$out/collect_nnUNetTrainer_10epochs.log" 2>&1
-     phase "collected nnUNetTrainer_10epochs") &
+    row 0 nnUNetTrainer_10epochs &
     local unet=$!
-    CUDA_VISIBLE_DEVICES=1 python3 benchmarks/ddp_scaling.py --dataset 501 --trainer $trainer --gpus 1 --compile \
-        > "$out/ddp_scaling_1gpu_compiled.json" 2> "$out/ddp_scaling_1gpu_compiled.err"
+    one_gpu_training 1 ddp_scaling_1gpu_compiled --compile
     phase compiled-1gpu
     CUDA_VISIBLE_DEVICES=1 bench_adamw
     phase bench-adamw
