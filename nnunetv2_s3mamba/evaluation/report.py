@@ -180,11 +180,15 @@ def format_markdown(report: EvaluationReport) -> str:
     for s, d in report.detection_by_image_stratum().items():
         lines.append(f"| {s} | {d['images']} | {d['lesions']} | {_percent(d['hit_rate'])} | "
                      f"{_percent(d['hit_rate_iou50'])} | {d['fp_components_per_image']:.2f} |")
-    ignored_gt = sum(c.detection.ignored_gt_components for c in report.cases)
-    ignored_pred = sum(c.detection.ignored_predicted_components for c in report.cases)
-    lines += ["", f"Components under {report.settings.get('min_lesion_size', MIN_LESION_SIZE)} px are specks, not "
-                  f"lesions: {ignored_gt} in the ground truth, {ignored_pred} predicted outside any lesion "
-                  f"(neither counted as lesions nor as false positives)."]
+    min_size = report.settings.get("min_lesion_size", MIN_LESION_SIZE)
+    if min_size > 1:
+        ignored_gt = sum(c.detection.ignored_gt_components for c in report.cases)
+        ignored_pred = sum(c.detection.ignored_predicted_components for c in report.cases)
+        lines += ["", f"Components under {min_size} px are specks, not lesions: {ignored_gt} in the ground truth, "
+                      f"{ignored_pred} predicted outside any lesion (neither counted as lesions nor as false "
+                      f"positives)."]
+    else:
+        lines += ["", "Every connected component counts (minimum lesion size 1 px)."]
     small_max, medium_max = report.lesion_thresholds
     lines += ["", f"## Lesion detection by lesion size (small <= {small_max} px < medium <= {medium_max} px < large; "
                   f"thresholds from {report.lesion_threshold_source})", "",

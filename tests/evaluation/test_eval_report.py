@@ -46,6 +46,7 @@ def test_report_per_stratum_pooled_and_per_image(tmp_path):
     assert saved["pixel_metrics"]["per-image"]["large"]["SEN"] == 1.0
     markdown = (tmp_path / "out" / "lesion_size_metrics.md").read_text()
     assert "| pooled | 33.33 | 100.00 | 71.43 |" in markdown
+    assert "Every connected component counts (minimum lesion size 1 px)." in markdown
 
 
 def test_missing_prediction_is_listed(tmp_path):
