@@ -23,8 +23,9 @@
 #              nnUNetv2_train compiled on GPU 1 beside eager on GPU 0 (ddp_scaling_1gpu[_compiled].json)
 #   predict-gpu  nnUNetv2_predict of 184 CVC frames with untrained checkpoints, U-Net vs S3-Mamba interleaved, and
 #              the inference tile (benchmarks/predict_time.py --device cuda; predict_gpu.json)
-#   repeat-and-compile  a 4-GPU machine (~15 min): GPUs 0 and 1 repeat the 10-epoch rows (S3-Mamba; the U-Net, then
-#              the baseline; runs/cvc_clinicdb_run2/) while GPUs 2 and 3 run compile-op, then GPU 2 predict-gpu
+#   repeat-and-compile  a 4-GPU machine (~14 min): a second run of the 10-epoch rows (runs/cvc_clinicdb_run2/),
+#              S3-Mamba on GPU 0 and its baseline on GPU 1, while GPUs 2 and 3 run compile-op; then GPU 2 trains the
+#              U-Net row while GPU 3 runs predict-gpu
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -136,13 +137,21 @@ predict_gpu() {  # predict_gpu [GPU]: nnUNetv2_predict of 184 CVC frames, U-Net 
         > "$out/predict_gpu.json" 2> "$out/predict_gpu.err"
 }
 
-repeat_rows() {  # a second training run of the 10-epoch rows (nnU-Net does not seed: another seed) on GPUs 0 and 1
+run2_row() {  # run2_row GPU TRAINER: a second training run of a 10-epoch row (nnU-Net does not seed: another seed)
     local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_run2 nnUNet_results=$nnUNet_results/run2
     local run_tag=run2_
     mkdir -p "$nnUNet_results"
-    row 0 S3MambaTrainer_10epochs &
-    row 1 nnUNetTrainer_10epochs
-    row 1 S3MambaTrainer_baseline_10epochs
+    row "$@"
+}
+
+repeat_and_compile() {  # GPUs 0, 1: S3-Mamba, baseline; GPUs 2, 3: compile-op, then the U-Net row and predict-gpu
+    run2_row 0 S3MambaTrainer_10epochs &
+    run2_row 1 S3MambaTrainer_baseline_10epochs &
+    compile_op 2 3
+    phase compile-op
+    run2_row 2 nnUNetTrainer_10epochs &
+    predict_gpu 3
+    phase predict-gpu
     wait
 }
 
@@ -182,7 +191,7 @@ for step in $steps; do
     rows-10epochs) train_rows S3MambaTrainer_10epochs S3MambaTrainer_baseline_10epochs nnUNetTrainer_10epochs ;;
     compile-op) compile_op ;;
     predict-gpu) predict_gpu ;;
-    repeat-and-compile) repeat_rows & compile_op 2 3; predict_gpu 2; wait ;;
+    repeat-and-compile) repeat_and_compile ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
