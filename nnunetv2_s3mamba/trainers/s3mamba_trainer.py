@@ -15,9 +15,9 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
 - under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
   stalls every step and gains nothing at these sample counts);
-- `torch.compile` only on explicit request: compiled training through nnU-Net ran on an H100 but gained only 7% per
-  epoch after 4.5 minutes of compilation, the scan breaking the graph in every block (docs/BENCHMARKS.md); the
-  scan's custom operators (`architectures/mamba_scan_op.py`) that should fix this are not yet measured on a GPU.
+- `torch.compile` only on explicit request: compiled training through nnU-Net ran on an H100 but gained 7-14% per
+  epoch after 4.5 minutes of compilation, the graph breaking in every block (docs/BENCHMARKS.md); the fix (the
+  scan's custom operators, `architectures/mamba_scan_op.py`, and traceable precision helpers) is not yet measured.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.

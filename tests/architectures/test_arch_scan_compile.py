@@ -4,12 +4,15 @@ On the CPU the operators are checked with fake CUDA tensors (shapes and dtypes, 
 with meta tensors (the autograd wiring: the engine runs backward without a GPU); on a GPU with mamba-ssm they are checked against mamba-ssm's own `selective_scan_fn`, and a
 compiled SS2D must form a single graph and equal the eager one.
 """
+import sys
+
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from nnunetv2_s3mamba.architectures import selective_scan
 from nnunetv2_s3mamba.architectures.mamba_scan_op import KERNEL_CHUNK_LENGTH, mamba_scan
+from nnunetv2_s3mamba.architectures.precision import autocast_is_bf16, overflow_safe_autocast
 from nnunetv2_s3mamba.architectures.selective_scan import _graph_backend
 from test_arch_selective_scan import make_inputs
 
@@ -64,6 +67,34 @@ def test_backend_choice_is_a_constant_of_the_compiled_graph():
     torch.testing.assert_close(torch.compile(scaled, fullgraph=True, backend="eager")(x), x * len("torch"))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_precision_islands_trace_into_one_graph(dtype):
+    """SS2D's precision islands (`precision.py`) run inside the compiled graph under autocast; a helper dynamo
+    cannot trace would break every compiled SS2D (torch 2.11 could not trace `torch.amp.is_autocast_available`)."""
+    def island(x):
+        with overflow_safe_autocast(x.device):
+            return x @ x, autocast_is_bf16(x.device)
+    x = torch.randn(4, 4)
+    with torch.autocast("cpu", dtype=dtype):
+        eager_out, eager_is_bf16 = island(x)
+        out, is_bf16 = torch.compile(island, fullgraph=True, backend="eager")(x)
+    assert is_bf16 == eager_is_bf16 == (dtype == torch.bfloat16)
+    assert out.dtype == eager_out.dtype == (torch.bfloat16 if dtype == torch.bfloat16 else torch.float32)
+    torch.testing.assert_close(out, eager_out)
+
+
+@pytest.mark.parametrize("io_dtype", [torch.float32, torch.bfloat16])
+def test_kernel_branch_of_the_dispatcher_is_one_graph(monkeypatch, io_dtype):
+    """The dispatcher's CUDA-kernel branch (casts, autocast off, the custom operator) traced with fullgraph on meta
+    tensors, where the operator runs its fake implementation; only the backend choice is forced, since on meta
+    tensors it would pick the torch backend."""
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "_graph_backend",
+                        lambda backend, on_cuda: "mamba_ssm")
+    inputs = _fake_inputs(300, io_dtype, groups=4, device="meta")
+    out = torch.compile(selective_scan, fullgraph=True, backend="eager")(**inputs, delta_softplus=True)
+    assert out.shape == inputs["u"].shape and out.dtype == io_dtype and out.device.type == "meta"
+
+
 def test_compiled_dispatcher_equals_eager_with_gradients():
     """On the CPU the torch backend runs outside the compiled graph; results and gradients are the eager ones."""
     inputs = make_inputs(torch.float32, length=40)
@@ -91,8 +122,10 @@ def test_operators_equal_mamba_ssm_selective_scan_fn(io_dtype):
         results.append((out, torch.autograd.grad((out.float() * torch.cos(out.float())).sum(), list(inputs.values()))))
     (out, grads), (ref, ref_grads) = results
     torch.testing.assert_close(out, ref, rtol=0, atol=0)     # the same kernels with the same arguments
+    # Not bit-identical: the backward kernel sums dB and dC over each group's channels with atomicAdd, whose order
+    # changes from run to run (seen on an H100: dB differed between the two calls). Float rounding tolerances.
     for name, g, rg in zip(inputs, grads, ref_grads):
-        torch.testing.assert_close(g, rg, rtol=0, atol=0, msg=name)
+        torch.testing.assert_close(g, rg, msg=name)
     torch.library.opcheck(torch.ops.s3mamba.mamba_scan_fwd.default, (*inputs.values(), True))
 
 
