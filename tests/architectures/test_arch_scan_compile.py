@@ -95,6 +95,19 @@ def test_kernel_branch_of_the_dispatcher_is_one_graph(monkeypatch, io_dtype):
     assert out.shape == inputs["u"].shape and out.dtype == io_dtype and out.device.type == "meta"
 
 
+def test_whole_network_is_one_graph_on_the_kernel_branch(monkeypatch):
+    """The whole network (TCMA, EnCF, drop path, deep supervision, the scan's operator) traced by dynamo on meta
+    tensors with the CUDA-kernel branch forced, as on a GPU: no graph break, so no per-block recompilation.
+    A break here cost the compiled training of the fifth GPU run most of its gain (docs/BENCHMARKS.md)."""
+    from nnunetv2_s3mamba.architectures import build_s3mamba
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "_graph_backend",
+                        lambda backend, on_cuda: "mamba_ssm")
+    network = build_s3mamba("small", 3, 2, True).to("meta")
+    explanation = torch._dynamo.explain(network)(torch.empty(2, 3, 64, 96, device="meta"))
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    assert explanation.graph_count == 1
+
+
 def test_compiled_dispatcher_equals_eager_with_gradients():
     """On the CPU the torch backend runs outside the compiled graph; results and gradients are the eager ones."""
     inputs = make_inputs(torch.float32, length=40)
