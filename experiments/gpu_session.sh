@@ -26,6 +26,8 @@
 #   repeat-and-compile  a 4-GPU machine (~14 min): a second run of the 10-epoch rows (runs/cvc_clinicdb_run2/),
 #              S3-Mamba on GPU 0 and its baseline on GPU 1, while GPUs 2 and 3 run compile-op; then GPU 2 trains the
 #              U-Net row while GPU 3 runs predict-gpu
+#   rows-15epochs  a 4-GPU machine (~20 min): issue 8's 15-epoch budget (runs/cvc_clinicdb_15epochs/), S3-Mamba
+#              on GPU 0, the U-Net then the baseline on GPU 1, while GPUs 2 and 3 run compile-op
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -155,6 +157,15 @@ repeat_and_compile() {  # GPUs 0, 1: S3-Mamba, baseline; GPUs 2, 3: compile-op, 
     wait
 }
 
+rows_15epochs() {  # GPU 0: S3-Mamba; GPU 1: the U-Net, then the baseline; GPUs 2 and 3: compile-op
+    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_15epochs
+    row 0 S3MambaTrainer_15epochs &
+    (row 1 nnUNetTrainer_15epochs; row 1 S3MambaTrainer_baseline_15epochs) &
+    compile_op 2 3
+    phase compile-op
+    wait
+}
+
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
     row 2 S3MambaTrainer_10epochs &
@@ -192,6 +203,7 @@ for step in $steps; do
     compile-op) compile_op ;;
     predict-gpu) predict_gpu ;;
     repeat-and-compile) repeat_and_compile ;;
+    rows-15epochs) rows_15epochs ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac

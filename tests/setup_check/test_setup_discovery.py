@@ -24,7 +24,7 @@ def test_shim_folder_holds_only_the_shim_and_reexports_every_trainer():
 
 
 @pytest.mark.parametrize("name", ["S3MambaTrainer", "S3MambaTrainer_baseline", "S3MambaTrainer_TCMA_CL_50epochs",
-                                  "nnUNetTrainer_CL"])
+                                  "nnUNetTrainer_CL", "nnUNetTrainer_15epochs", "S3MambaTrainer_15epochs"])
 def test_nnunet_lookup_returns_the_installed_class(monkeypatch, name):
     monkeypatch.setenv("nnUNet_extTrainer", str(ext_trainer_dir()))
     found = recursive_find_trainer_class_by_name(name)

@@ -61,6 +61,18 @@ def test_ablation_rows_switch_components(name, encf, tcma, curriculum):
     assert short.epochs == 50 and issubclass(short, trainer) and short.__module__ == trainer.__module__
 
 
+def test_15_epoch_budget_exists_for_the_unet_and_every_row(tmp_path, monkeypatch):
+    """docs/RESULTS.md's 15-epoch rows: nnU-Net ships no 15-epoch U-Net, ours changes only the epoch count."""
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    plans = make_plans({"2d": {"patch_size": [64, 64], "batch_size": 2, "data_identifier": "nnUNetPlans_2d"}})
+    dataset_json = {"channel_names": {"0": "R"}, "labels": {"background": 0, "lesion": 1}, "numTraining": 2,
+                    "file_ending": ".png"}
+    unet = trainers.nnUNetTrainer_15epochs(plans, "2d", 0, dataset_json, torch.device("cpu"))
+    assert (unet.num_epochs, unet.num_iterations_per_epoch) == (15, 250)
+    assert trainers.S3MambaTrainer_15epochs.epochs == trainers.S3MambaTrainer_baseline_15epochs.epochs == 15
+
+
 def test_builder_follows_class_switches_and_ds_flag():
     kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2)
 
