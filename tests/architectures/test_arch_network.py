@@ -155,3 +155,15 @@ def test_weights_of_another_variant_give_an_actionable_error():
     with pytest.raises(RuntimeError, match=r"use_encf=False, use_tcma=False.*-tr"):
         baseline.load_state_dict(full.state_dict())
     baseline.load_state_dict(baseline.state_dict())
+
+
+def test_tcma_full_resolution_batch_norms_see_channels_last_features():
+    """Their NCHW kernels run one block per channel (8 here): slow on a GPU at full resolution (tcma.py)."""
+    net = tiny_net()
+    layouts = []
+    for module in (net.tcma.image_embed[1], net.tcma.image_embed[4], net.tcma.edge_embed[1]):
+        module.register_forward_hook(lambda m, args, out: layouts.append(
+            args[0].is_contiguous(memory_format=torch.channels_last) and args[0].stride(1) == 1))
+    net(torch.randn(2, 3, 64, 96))
+    assert layouts == [True, True, True]
+
