@@ -73,10 +73,13 @@ class SS2D(nn.Module):
         length = h * w
         with overflow_safe_autocast(x.device):
             x = x.to(torch.bfloat16 if autocast_is_bf16(x.device) else torch.float32)
-            rows = x.permute(0, 3, 1, 2).reshape(b, d, length)          # l = i * W + j
-            cols = x.permute(0, 3, 2, 1).reshape(b, d, length)          # l = j * H + i
-            forward_dirs = torch.stack([rows, cols], dim=1)
-            xs = torch.cat([forward_dirs, forward_dirs.flip(-1)], dim=1)  # (b, K, d, L)
+            # The four sequences are written straight into one (b, K, d, L) buffer: 6 tensor-sized copies instead
+            # of the 10 that permute/stack/flip/cat made (the direction copies were 14% of a training step on an
+            # H100, with the casts; docs/BENCHMARKS.md).
+            xs = x.new_empty(b, N_DIRECTIONS, d, length)
+            xs[:, 0].view(b, d, h, w).copy_(x.permute(0, 3, 1, 2))     # rows:    l = i * W + j
+            xs[:, 1].view(b, d, w, h).copy_(x.permute(0, 3, 2, 1))     # columns: l = j * H + i
+            xs[:, 2:].copy_(xs[:, :2].flip(-1))                         # both reversed
             x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight.to(x.dtype))
             dts, Bs, Cs = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
             dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_projs_weight.to(x.dtype))

@@ -90,7 +90,7 @@ class TCMA(nn.Module):
         with overflow_safe_autocast(image.device):
             # Channels-last at full resolution: batch norm's NCHW kernels run one thread block per channel, and with
             # 8 channels over a whole batch of 320x384 images their backward took 16.5 ms of a 326 ms training step
-            # on an H100 (docs/BENCHMARKS.md); its channels-last kernels spread over pixels too. Same values.
+            # on an H100 (docs/BENCHMARKS.md); its channels-last kernels spread over pixels too. Same computation.
             image = image.float().contiguous(memory_format=torch.channels_last)
             image_features = self.image_embed(image)
             edge_features = self.edge_embed(self.sobel(image))

@@ -1,5 +1,6 @@
 """The compiled CPU scan (cpu_scan_kernel.py): the reference recurrence's values, used by selective_scan for CPU
 inference, and a clean fallback to the PyTorch scan where it is disabled, cannot be built or meets NaN."""
+import os
 import shutil
 
 import pytest
@@ -76,5 +77,36 @@ def test_disabled_or_unbuildable_kernel_falls_back_with_a_clear_warning(monkeypa
         with torch.no_grad():
             out = selective_scan(**inputs, delta_softplus=True, backend="torch")
         torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    finally:
+        cpu_scan_kernel._build.cache_clear()
+
+
+def test_build_folder_is_per_pytorch_version_under_the_extension_root(monkeypatch, tmp_path):
+    """PyTorch 2.14 keeps its lock file in the build folder; an older PyTorch sharing the folder would wait on it."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    folder = cpu_scan_kernel.build_directory_for("AVX2")
+    assert folder.parent == tmp_path and folder.name.endswith("_avx2")
+    assert torch.__version__.split("+")[0] in folder.name and "+" not in folder.name
+
+
+def test_stale_build_lock_falls_back_instead_of_hanging(monkeypatch, tmp_path):
+    """PyTorch before 2.14 waits forever on a lock file left by an interrupted build; we must not."""
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(cpu_scan_kernel, "_lock_file_blocks", lambda: True)  # as PyTorch 2.13 and older
+    capability = torch.backends.cpu.get_cpu_capability()
+    lock = cpu_scan_kernel.build_directory_for(capability) / "lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    an_hour_ago = lock.stat().st_mtime - 3600
+    os.utime(lock, (an_hour_ago, an_hour_ago))
+    cpu_scan_kernel._build.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="delete that file"):
+            assert load_cpu_scan_kernel() is None
+        assert str(lock) in cpu_scan_kernel_status() and lock.exists()  # reported, not deleted behind the user
+        inputs = detached(length=40)
+        with torch.no_grad():
+            out = selective_scan(**inputs, delta_softplus=True, backend="torch")
+        torch.testing.assert_close(out, inference_selective_scan(**inputs, delta_softplus=True), rtol=0, atol=0)
     finally:
         cpu_scan_kernel._build.cache_clear()
