@@ -27,7 +27,11 @@
 #              S3-Mamba on GPU 0 and its baseline on GPU 1, while GPUs 2 and 3 run compile-op; then GPU 2 trains the
 #              U-Net row while GPU 3 runs predict-gpu
 #   rows-15epochs  a 4-GPU machine (~20 min): issue 8's 15-epoch budget (runs/cvc_clinicdb_15epochs/), S3-Mamba
-#              on GPU 0, the U-Net then the baseline on GPU 1, while GPUs 2 and 3 run compile-op
+#              on GPU 0, the U-Net then the baseline on GPU 1, while GPUs 2 and 3 run compile-op, then GPU 2
+#              network-before-after if BEFORE_SRC is set
+#   network-before-after  GPU 0: the eager network step (full, no TCMA, baseline; profiled) of an earlier version
+#              of this package (BEFORE_SRC = a folder holding its nnunetv2_s3mamba/) and of this one, one after the
+#              other (network_{before,after}.json)
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -157,12 +161,22 @@ repeat_and_compile() {  # GPUs 0, 1: S3-Mamba, baseline; GPUs 2, 3: compile-op, 
     wait
 }
 
-rows_15epochs() {  # GPU 0: S3-Mamba; GPU 1: the U-Net, then the baseline; GPUs 2 and 3: compile-op
-    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_15epochs
+network_before_after() {  # network_before_after GPU: eager network step of the code in $BEFORE_SRC, then of ours
+    local name
+    for name in before after; do
+        CUDA_VISIBLE_DEVICES=$1 PYTHONPATH=$([ $name = before ] && echo "$BEFORE_SRC:")$PYTHONPATH \
+            python3 benchmarks/network_gpu.py --presets vmamba-s --variants full no_tcma baseline --steps 10 \
+            --profile > "$out/network_$name.json" 2> "$out/network_$name.err"
+    done
+}
+
+rows_15epochs() {  # GPU 0: S3-Mamba; GPU 1: the U-Net, then the baseline; GPUs 2 and 3: compile-op, then GPU 2:
+    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_15epochs   # network-before-after where BEFORE_SRC is set
     row 0 S3MambaTrainer_15epochs &
     (row 1 nnUNetTrainer_15epochs; row 1 S3MambaTrainer_baseline_15epochs) &
     compile_op 2 3
     phase compile-op
+    if [ -n "${BEFORE_SRC:-}" ]; then network_before_after 2; phase network-before-after; fi
     wait
 }
 
@@ -204,6 +218,7 @@ for step in $steps; do
     predict-gpu) predict_gpu ;;
     repeat-and-compile) repeat_and_compile ;;
     rows-15epochs) rows_15epochs ;;
+    network-before-after) network_before_after 0 ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
