@@ -143,9 +143,8 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     if _graph_backend(backend, u.is_cuda) != "mamba_ssm":
         return _torch_backend_scan(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size)
     with autocast_off(u.device):
-        # No generator expressions here: this runs inside compiled graphs, and torch 2.11's dynamo did not trace one.
-        io_dtype = torch.bfloat16 if u.dtype == delta.dtype == B.dtype == C.dtype == torch.bfloat16 else torch.float32
-        u, delta, B, C = [t.to(io_dtype).contiguous() for t in (u, delta, B, C)]
+        io_dtype = torch.bfloat16 if all(t.dtype == torch.bfloat16 for t in (u, delta, B, C)) else torch.float32
+        u, delta, B, C = (t.to(io_dtype).contiguous() for t in (u, delta, B, C))
         if torch.compiler.is_compiling():
             return mamba_scan(u, delta, A, B, C, D, delta_bias, delta_softplus)
         kernel, _ = _import_mamba_kernel()

@@ -74,8 +74,8 @@ class SS2D(nn.Module):
         with overflow_safe_autocast(x.device):
             x = x.to(torch.bfloat16 if autocast_is_bf16(x.device) else torch.float32)
             # The four sequences are written straight into one (b, K, d, L) buffer: 6 tensor-sized copies instead
-            # of the 10 that permute/stack/flip/cat made (the direction copies were 14% of a training step on an
-            # H100, with the casts; docs/BENCHMARKS.md).
+            # of the 10 that permute/stack/flip/cat made (copies and casts, these among them, were 14% of a
+            # training step on an H100; docs/BENCHMARKS.md).
             xs = x.new_empty(b, N_DIRECTIONS, d, length)
             xs[:, 0].view(b, d, h, w).copy_(x.permute(0, 3, 1, 2))     # rows:    l = i * W + j
             xs[:, 1].view(b, d, w, h).copy_(x.permute(0, 3, 2, 1))     # columns: l = j * H + i
