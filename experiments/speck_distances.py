@@ -21,17 +21,19 @@ from nnunetv2_s3mamba.evaluation.detection import MIN_LESION_SIZE, components
 
 
 def speck_distances(pred: np.ndarray, gt: np.ndarray, min_size: int = MIN_LESION_SIZE) -> list[tuple[int, float]]:
-    """(size, distance) of every speck of `pred` (boolean 2D masks); distance inf where nothing is near."""
+    """(size, distance) of every speck of `pred` (boolean 2D masks); distance inf where nothing is near.
+
+    Specks are found as `detect_lesions` finds them: component sizes and contact with the ground truth by bincount.
+    """
     labels, n = components(pred)
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    anchors = gt | np.isin(labels, np.flatnonzero(sizes >= min_size)[1:] if n else [])
+    touching_gt = np.bincount(labels[gt], minlength=n + 1) > 0
+    sizes[0] = 0                                                    # background is no component
+    speck_ids = np.flatnonzero((sizes > 0) & (sizes < min_size) & ~touching_gt)
+    anchors = gt | (sizes >= min_size)[labels]
     distance = ndimage.distance_transform_edt(~anchors) if anchors.any() else np.full(pred.shape, np.inf)
-    found = []
-    for i in range(1, n + 1):
-        speck = labels == i
-        if sizes[i] < min_size and not (speck & gt).any():
-            found.append((int(sizes[i]), float(distance[speck].min())))
-    return found
+    nearest = ndimage.minimum(distance, labels, speck_ids) if speck_ids.size else []
+    return [(int(sizes[i]), float(d)) for i, d in zip(speck_ids, nearest)]
 
 
 def main() -> None:
