@@ -132,8 +132,9 @@ compile_op() {  # compile_op [GPU_A GPU_B]
         --steps 10 --compile > "$out/network_compile_op.json" 2> "$out/network_compile_op.err"
     phase network-compile
     one_gpu_training $b ddp_scaling_1gpu_compiled --compile &
+    local compiled=$!
     one_gpu_training $a ddp_scaling_1gpu
-    wait
+    wait $compiled  # not a bare wait: that would also wait for rows a caller runs beside this step
     cp "$nnUNet_results"/ddp_scaling_*.log "$out/"
 }
 

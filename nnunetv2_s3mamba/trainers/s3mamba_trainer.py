@@ -15,9 +15,11 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
 - under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
   stalls every step and gains nothing at these sample counts);
-- `torch.compile` only on explicit request: compiled training through nnU-Net ran on an H100 but gained 7-14% per
-  epoch after 4.5 minutes of compilation, the graph breaking in every block (docs/BENCHMARKS.md); the fix (the
-  scan's custom operators, `architectures/mamba_scan_op.py`, and traceable precision helpers) is not yet measured.
+- `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
+  an explicit `nnUNet_compile` it compiles only where mamba-ssm's scan runs: that is the measured path (one graph
+  per network through the scan's custom operators, `architectures/mamba_scan_op.py`; epochs a third shorter on an
+  H100 after about 4.5 minutes of compilation, docs/BENCHMARKS.md), while the pure-PyTorch scan compiled on a GPU
+  has never been measured.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.
@@ -35,6 +37,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunetv2_s3mamba.architectures import build_s3mamba
+from nnunetv2_s3mamba.architectures.selective_scan import resolve_scan_backend
 from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin, smallest_over_ranks
 from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms
 from nnunetv2_s3mamba.trainers.gpu_memory import fit_batch_size
@@ -148,9 +151,16 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
         self._unwrapped_network().deep_supervision = enabled
 
     def _do_i_compile(self) -> bool:
-        """Compile only on explicit request (nnU-Net compiles CUDA training by default)."""
-        requested = os.environ.get("nnUNet_compile", "").lower() in ("true", "1", "t")
-        return requested and super()._do_i_compile()
+        """nnU-Net's rule, except that unasked the pure-PyTorch scan is not compiled (see the module docstring)."""
+        nnunet_compiles = super()._do_i_compile()
+        if not nnunet_compiles or "nnUNet_compile" in os.environ:
+            return nnunet_compiles
+        if resolve_scan_backend(None, on_cuda=True) != "mamba_ssm":
+            self.print_to_log_file("torch.compile is off: the selective scan runs in PyTorch here (mamba-ssm is not "
+                                   "importable or S3MAMBA_SCAN_BACKEND=torch), a path never measured compiled. "
+                                   "Set nnUNet_compile=1 to compile anyway.")
+            return False
+        return True
 
     def initialize(self) -> None:
         super().initialize()

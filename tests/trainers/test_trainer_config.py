@@ -145,3 +145,25 @@ def test_network_builder_sets_bf16_autocast_for_training_and_prediction(monkeypa
         assert torch.get_autocast_dtype("cuda") == (torch.bfloat16 if supported else torch.float16)
     finally:
         torch.set_autocast_dtype("cuda", previous)
+
+
+@pytest.mark.parametrize("env, device, backend, compiles", [
+    (None, "cuda", "mamba_ssm", True),     # nnU-Net's default, on the measured path
+    (None, "cuda", "torch", False),        # unasked, the PyTorch scan stays eager (and the log says why)
+    ("1", "cuda", "torch", True),          # asked for: compiled whatever the scan
+    ("f", "cuda", "mamba_ssm", False),     # nnU-Net's switch turns it off
+    (None, "cpu", "mamba_ssm", False),     # nnU-Net never compiles on the CPU
+    ("1", "cpu", "torch", False)])
+def test_compile_follows_nnunet_except_for_the_unmeasured_torch_scan(monkeypatch, env, device, backend, compiles):
+    import nnunetv2_s3mamba.trainers.s3mamba_trainer as module
+    if env is None:
+        monkeypatch.delenv("nnUNet_compile", raising=False)
+    else:
+        monkeypatch.setenv("nnUNet_compile", env)
+    monkeypatch.setattr(module, "resolve_scan_backend", lambda requested, on_cuda: backend)
+    trainer = trainers.S3MambaTrainer.__new__(trainers.S3MambaTrainer)  # only what _do_i_compile reads
+    trainer.device = torch.device(device)
+    messages: list[str] = []
+    trainer.print_to_log_file = lambda *args, **kwargs: messages.append(" ".join(map(str, args)))
+    assert trainer._do_i_compile() is compiles
+    assert any("nnUNet_compile=1" in m for m in messages) == (env is None and device == "cuda" and backend == "torch")
