@@ -29,6 +29,9 @@
 #   rows-15epochs  a 4-GPU machine (~20 min): issue 8's 15-epoch budget (runs/cvc_clinicdb_15epochs/), S3-Mamba
 #              on GPU 0, the U-Net then the baseline on GPU 1, while GPUs 2 and 3 run compile-op, then GPU 2
 #              network-before-after if BEFORE_SRC is set
+#   rows-15epochs-run2  a 4-GPU machine (~20 min): the 15-epoch baseline row that rows-15epochs did not finish (GPU 1,
+#              runs/cvc_clinicdb_15epochs/) and a second run of all three 15-epoch rows (runs/cvc_clinicdb_15epochs_run2/;
+#              S3-Mamba GPU 0, baseline GPU 3, U-Net GPU 2, then network-before-after there if BEFORE_SRC is set)
 #   network-before-after  GPU 0: the eager network step (full, no TCMA, baseline; profiled) of an earlier version
 #              of this package (BEFORE_SRC = a folder holding its nnunetv2_s3mamba/) and of this one, one after the
 #              other (network_{before,after}.json)
@@ -144,19 +147,19 @@ predict_gpu() {  # predict_gpu [GPU]: nnUNetv2_predict of 184 CVC frames, U-Net 
         > "$out/predict_gpu.json" 2> "$out/predict_gpu.err"
 }
 
-run2_row() {  # run2_row GPU TRAINER: a second training run of a 10-epoch row (nnU-Net does not seed: another seed)
-    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_run2 nnUNet_results=$nnUNet_results/run2
-    local run_tag=run2_
+another_run_row() {  # another_run_row RUNS_DIR TAG GPU TRAINER: train a row again into its own results folder
+    local -x nnUNet_n_proc_DA=10 RUNS=$1 nnUNet_results=$nnUNet_results/$2  # nnU-Net does not seed: another seed
+    local run_tag=$2_
     mkdir -p "$nnUNet_results"
-    row "$@"
+    row "$3" "$4"
 }
 
 repeat_and_compile() {  # GPUs 0, 1: S3-Mamba, baseline; GPUs 2, 3: compile-op, then the U-Net row and predict-gpu
-    run2_row 0 S3MambaTrainer_10epochs &
-    run2_row 1 S3MambaTrainer_baseline_10epochs &
+    another_run_row runs/cvc_clinicdb_run2 run2 0 S3MambaTrainer_10epochs &
+    another_run_row runs/cvc_clinicdb_run2 run2 1 S3MambaTrainer_baseline_10epochs &
     compile_op 2 3
     phase compile-op
-    run2_row 2 nnUNetTrainer_10epochs &
+    another_run_row runs/cvc_clinicdb_run2 run2 2 nnUNetTrainer_10epochs &
     predict_gpu 3
     phase predict-gpu
     wait
@@ -177,6 +180,17 @@ rows_15epochs() {  # GPU 0: S3-Mamba; GPU 1: the U-Net, then the baseline; GPUs 
     (row 1 nnUNetTrainer_15epochs; row 1 S3MambaTrainer_baseline_15epochs) &
     compile_op 2 3
     phase compile-op
+    if [ -n "${BEFORE_SRC:-}" ]; then network_before_after 2; phase network-before-after; fi
+    wait
+}
+
+rows_15epochs_run2() {  # the baseline's first 15-epoch row (GPU 1), a second run of all three rows (GPUs 0, 3, 2),
+    local -x nnUNet_n_proc_DA=10                    # then GPU 2: network-before-after where BEFORE_SRC is set
+    local again=runs/cvc_clinicdb_15epochs_run2
+    another_run_row $again run2 0 S3MambaTrainer_15epochs &
+    (export RUNS=runs/cvc_clinicdb_15epochs; row 1 S3MambaTrainer_baseline_15epochs) &
+    another_run_row $again run2 3 S3MambaTrainer_baseline_15epochs &
+    another_run_row $again run2 2 nnUNetTrainer_15epochs
     if [ -n "${BEFORE_SRC:-}" ]; then network_before_after 2; phase network-before-after; fi
     wait
 }
@@ -219,6 +233,7 @@ for step in $steps; do
     predict-gpu) predict_gpu ;;
     repeat-and-compile) repeat_and_compile ;;
     rows-15epochs) rows_15epochs ;;
+    rows-15epochs-run2) rows_15epochs_run2 ;;
     network-before-after) network_before_after 0 ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
