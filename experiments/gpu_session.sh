@@ -31,7 +31,11 @@
 #              network-before-after if BEFORE_SRC is set
 #   rows-15epochs-run2  a 4-GPU machine (~20 min): the 15-epoch baseline row that rows-15epochs did not finish (GPU 1,
 #              runs/cvc_clinicdb_15epochs/) and a second run of all three 15-epoch rows (runs/cvc_clinicdb_15epochs_run2/;
-#              S3-Mamba GPU 0, baseline GPU 3, U-Net GPU 2, then network-before-after there if BEFORE_SRC is set)
+#              S3-Mamba GPU 0, baseline GPU 3, U-Net GPU 2, then network-before-after there if BEFORE_SRC is set,
+#              then triton-scan there)
+#   triton-scan  GPU 0: the "triton" scan backend (ss2d_scan_kernel.py): its tests on the GPU (triton_tests.txt),
+#              SS2D forward+backward per stage against mamba-ssm for several tile sizes (ss2d_scan_gpu.json), and
+#              the network step with each backend (network_{mamba_ssm,triton}.json)
 #   network-before-after  GPU 0: the eager network step (full, no TCMA, baseline; profiled) of an earlier version
 #              of this package (BEFORE_SRC = a folder holding its nnunetv2_s3mamba/) and of this one, one after the
 #              other (network_{before,after}.json)
@@ -184,14 +188,27 @@ rows_15epochs() {  # GPU 0: S3-Mamba; GPU 1: the U-Net, then the baseline; GPUs 
     wait
 }
 
+triton_scan() {  # triton_scan GPU: the "triton" scan backend's tests on the GPU, its tile sweep, the network step
+    CUDA_VISIBLE_DEVICES=$1 python3 -m pytest -q -p no:cacheprovider tests/architectures/test_arch_ss2d_scan_kernel.py \
+        > "$out/triton_tests.txt" 2>&1
+    CUDA_VISIBLE_DEVICES=$1 python3 benchmarks/ss2d_scan_gpu.py > "$out/ss2d_scan_gpu.json" 2> "$out/ss2d_scan_gpu.err"
+    local backend
+    for backend in mamba_ssm triton; do
+        CUDA_VISIBLE_DEVICES=$1 S3MAMBA_SCAN_BACKEND=$backend python3 benchmarks/network_gpu.py --presets vmamba-s \
+            --steps 10 > "$out/network_$backend.json" 2> "$out/network_$backend.err"
+    done
+}
+
 rows_15epochs_run2() {  # the baseline's first 15-epoch row (GPU 1), a second run of all three rows (GPUs 0, 3, 2),
-    local -x nnUNet_n_proc_DA=10                    # then GPU 2: network-before-after where BEFORE_SRC is set
+    local -x nnUNet_n_proc_DA=10  # then GPU 2: network-before-after where BEFORE_SRC is set, and triton-scan
     local again=runs/cvc_clinicdb_15epochs_run2
     another_run_row $again run2 0 S3MambaTrainer_15epochs &
     (export RUNS=runs/cvc_clinicdb_15epochs; row 1 S3MambaTrainer_baseline_15epochs) &
     another_run_row $again run2 3 S3MambaTrainer_baseline_15epochs &
     another_run_row $again run2 2 nnUNetTrainer_15epochs
     if [ -n "${BEFORE_SRC:-}" ]; then network_before_after 2; phase network-before-after; fi
+    triton_scan 2
+    phase triton-scan
     wait
 }
 
@@ -234,6 +251,7 @@ for step in $steps; do
     repeat-and-compile) repeat_and_compile ;;
     rows-15epochs) rows_15epochs ;;
     rows-15epochs-run2) rows_15epochs_run2 ;;
+    triton-scan) triton_scan 0 ;;
     network-before-after) network_before_after 0 ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;

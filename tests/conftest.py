@@ -1,9 +1,17 @@
 """Fixtures shared by all test folders."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
+
+if not torch.cuda.is_available():
+    # Triton's interpreter runs the "triton" scan backend's kernels on the CPU (test_arch_ss2d_scan_kernel.py).
+    # `triton.jit` reads this variable when it decorates, triton's own library functions included, so it must be set
+    # before anything imports triton (nnU-Net's imports do).
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from nnunet_cli import make_nnunet_env
 

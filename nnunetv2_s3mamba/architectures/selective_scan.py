@@ -36,7 +36,7 @@ from nnunetv2_s3mamba.architectures.precision import autocast_off
 __all__ = ["selective_scan", "scan_backend_report", "resolve_scan_backend", "chunked_selective_scan",
            "inference_selective_scan", "SCAN_BACKENDS", "DEFAULT_CHUNK_SIZE"]
 
-SCAN_BACKENDS = ("auto", "torch", "mamba_ssm")
+SCAN_BACKENDS = ("auto", "torch", "mamba_ssm", "triton")
 BACKEND_ENV_VAR = "S3MAMBA_SCAN_BACKEND"
 # Chosen by measurement (benchmarks/scan_cpu.py, docs/NETWORK.md): time is flat around sqrt(L) for L = 4096..7680.
 DEFAULT_CHUNK_SIZE = 64
@@ -56,6 +56,16 @@ def _import_mamba_kernel() -> tuple[Optional[Callable], str]:
     return selective_scan_fn, getattr(mamba_ssm, "__version__", "unknown")
 
 
+@functools.lru_cache(maxsize=None)
+def _triton_import_error() -> Optional[str]:
+    """None where Triton imports, else the error (the "triton" backend's kernel is Triton code)."""
+    try:
+        import triton  # noqa: F401
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
 def _requested_backend(backend: Optional[str]) -> str:
     requested = (backend if backend is not None else os.environ.get(BACKEND_ENV_VAR, "auto")).strip().lower()
     if requested not in SCAN_BACKENDS:
@@ -66,15 +76,27 @@ def _requested_backend(backend: Optional[str]) -> str:
 
 
 def resolve_scan_backend(backend: Optional[str], on_cuda: bool) -> str:
-    """The backend that runs for tensors on CUDA (`on_cuda`) or elsewhere: "torch" or "mamba_ssm".
+    """The backend that runs for tensors on CUDA (`on_cuda`) or elsewhere: "torch", "mamba_ssm" or "triton".
 
     `backend` None reads S3MAMBA_SCAN_BACKEND (default "auto"). "auto" takes the CUDA kernel when it is importable
     and the tensors are on CUDA. Asking for "mamba_ssm" where it cannot run is an error, not a silent fallback:
-    a user who asked for the kernel must not measure or train the slow path unknowingly.
+    a user who asked for the kernel must not measure or train the slow path unknowingly. "triton" (SS2D's four
+    directions in one kernel, `ss2d_scan_kernel.py`; not yet timed on a GPU, so "auto" never picks it) is only
+    ever chosen by name.
     """
     requested = _requested_backend(backend)
     if requested == "torch":
         return "torch"
+    if requested == "triton":
+        error = _triton_import_error()
+        if error is not None:
+            raise RuntimeError(f"Selective-scan backend 'triton' was requested but triton cannot be imported "
+                               f"({error}). Install it (pip install triton) or set {BACKEND_ENV_VAR}=auto.")
+        if not on_cuda and os.environ.get("TRITON_INTERPRET") != "1":
+            raise RuntimeError("Selective-scan backend 'triton' needs CUDA tensors (or Triton's interpreter, "
+                               f"TRITON_INTERPRET=1, for tests); these are on the CPU. Set {BACKEND_ENV_VAR}=auto "
+                               "or torch to run on the CPU.")
+        return "triton"
     kernel, detail = _import_mamba_kernel()
     if requested == "auto":
         return "mamba_ssm" if (kernel is not None and on_cuda) else "torch"
@@ -100,6 +122,7 @@ def scan_backend_report() -> dict:
         "torch_scan_chunk_size": DEFAULT_CHUNK_SIZE,
         "cpu_inference_kernel": cpu_scan_kernel_status(),
         "mamba_ssm_importable": kernel is not None,
+        "triton_importable": _triton_import_error() is None,
         ("mamba_ssm_version" if kernel is not None else "mamba_ssm_import_error"): detail,
         "cuda_available": torch.cuda.is_available(),
     }
@@ -126,7 +149,8 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
 
     u, delta: (batch, dim, L). A: (dim, N), real and negative. B, C: (batch, N, L) shared by all channels, or
     (batch, G, N, L) with the channels split into G equal consecutive groups (SS2D: one group per scan direction).
-    D, delta_bias: (dim,). `backend`: "auto" | "torch" | "mamba_ssm", None reads S3MAMBA_SCAN_BACKEND.
+    D, delta_bias: (dim,). `backend`: "auto" | "torch" | "mamba_ssm" | "triton", None reads S3MAMBA_SCAN_BACKEND
+    ("triton" is SS2D's fused four-direction kernel; a single scan called here then runs the torch backend).
     y is fp32, except where u, delta, B and C are all bf16 and the CUDA kernel runs: then the kernel computes in
     fp32 and stores y in bf16. The torch backend runs the chunked scan (`chunk_size`) where a gradient is needed.
     On the CPU without gradients (no_grad/inference_mode, or no input requires one) it runs the compiled CPU kernel

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnunetv2_s3mamba.architectures.precision import autocast_is_bf16, overflow_safe_autocast
-from nnunetv2_s3mamba.architectures.selective_scan import selective_scan
+from nnunetv2_s3mamba.architectures.selective_scan import _graph_backend, selective_scan
 
 __all__ = ["SS2D"]
 
@@ -73,6 +73,8 @@ class SS2D(nn.Module):
         length = h * w
         with overflow_safe_autocast(x.device):
             x = x.to(torch.bfloat16 if autocast_is_bf16(x.device) else torch.float32)
+            if _graph_backend(self.scan_backend, x.is_cuda) == "triton":
+                return self._scan_in_pixel_order(x)
             # The four sequences are written straight into one (b, K, d, L) buffer: 6 tensor-sized copies instead
             # of the 10 that permute/stack/flip/cat made (copies and casts, these among them, were 14% of a
             # training step on an H100; docs/BENCHMARKS.md).
@@ -90,3 +92,21 @@ class SS2D(nn.Module):
             pairs = ys[:, :2] + ys[:, 2:].flip(-1)                      # undo the reversals: (row, col) orders
             y = pairs[:, 0].view(b, d, h, w) + pairs[:, 1].view(b, d, w, h).transpose(-1, -2)
             return y.permute(0, 2, 3, 1)
+
+    def _scan_in_pixel_order(self, x: torch.Tensor) -> torch.Tensor:
+        """`scan_four_directions` with the "triton" backend: no direction copies, the kernel reads them in place.
+
+        The projections are per pixel, so they run once on the pixel-ordered features for all four directions
+        ((b, L, 4, R + 2N), one matmul) and the kernel takes their dt/B/C slices as they are.
+        """
+        from nnunetv2_s3mamba.architectures.ss2d_scan_kernel import four_direction_scan  # imports triton
+
+        b, h, w, d = x.shape
+        u = x.reshape(b, h * w, d)
+        weight = self.x_proj_weight.to(x.dtype)                                 # (K, R + 2N, d)
+        x_dbl = (u @ weight.flatten(0, 1).t()).view(b, h * w, N_DIRECTIONS, -1)
+        dts, Bs, Cs = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=3)
+        dts = torch.einsum("blkr,kdr->blkd", dts, self.dt_projs_weight.to(x.dtype))
+        y = four_direction_scan(u, dts, -torch.exp(self.A_logs.float()), Bs, Cs, self.Ds.float(),
+                                self.dt_projs_bias.float().view(-1), h, w)
+        return y.view(b, h, w, d)

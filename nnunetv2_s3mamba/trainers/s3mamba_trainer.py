@@ -18,8 +18,8 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
   an explicit `nnUNet_compile` it compiles only where mamba-ssm's scan runs: that is the measured path (one graph
   per network through the scan's custom operators, `architectures/mamba_scan_op.py`; epochs a third shorter on an
-  H100 after about 4.5 minutes of compilation, docs/BENCHMARKS.md), while the pure-PyTorch scan compiled on a GPU
-  has never been measured.
+  H100 after about 4.5 minutes of compilation, docs/BENCHMARKS.md), while the PyTorch and Triton scans compiled on
+  a GPU have never been measured.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.
@@ -151,14 +151,15 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
         self._unwrapped_network().deep_supervision = enabled
 
     def _do_i_compile(self) -> bool:
-        """nnU-Net's rule, except that unasked the pure-PyTorch scan is not compiled (see the module docstring)."""
+        """nnU-Net's rule, except that unasked only mamba-ssm's scan is compiled (see the module docstring)."""
         nnunet_compiles = super()._do_i_compile()
         if not nnunet_compiles or "nnUNet_compile" in os.environ:
             return nnunet_compiles
-        if resolve_scan_backend(None, on_cuda=True) != "mamba_ssm":
-            self.print_to_log_file("torch.compile is off: the selective scan runs in PyTorch here (mamba-ssm is not "
-                                   "importable or S3MAMBA_SCAN_BACKEND=torch), a path never measured compiled. "
-                                   "Set nnUNet_compile=1 to compile anyway.")
+        backend = resolve_scan_backend(None, on_cuda=True)
+        if backend != "mamba_ssm":
+            self.print_to_log_file(f"torch.compile is off: the selective scan runs on the '{backend}' backend here "
+                                   "(mamba-ssm not importable, or S3MAMBA_SCAN_BACKEND), a path never measured "
+                                   "compiled. Set nnUNet_compile=1 to compile anyway.")
             return False
         return True
 

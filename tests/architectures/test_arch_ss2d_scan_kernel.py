@@ -1,0 +1,118 @@
+"""The "triton" backend: SS2D's four directions in one kernel (`ss2d_scan_kernel.py`) against the PyTorch scan.
+
+On a GPU the compiled kernels run; on the CPU Triton's interpreter runs the same kernel code (tests/conftest.py sets
+TRITON_INTERPRET=1 there before anything imports triton).
+"""
+import importlib
+import os
+
+import pytest
+import torch
+
+pytest.importorskip("triton")
+
+scan_module = importlib.import_module("nnunetv2_s3mamba.architectures.selective_scan")
+from nnunetv2_s3mamba.architectures.selective_scan import resolve_scan_backend, selective_scan  # noqa: E402
+from nnunetv2_s3mamba.architectures.ss2d import SS2D  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture
+def kernel_module():
+    if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("on the CPU the kernels need Triton's interpreter, set up by tests/conftest.py")
+    return importlib.import_module("nnunetv2_s3mamba.architectures.ss2d_scan_kernel")
+
+
+def _pixels_of_direction(k: int, h: int, w: int) -> torch.Tensor:
+    """Pixel index (row-major) at each position of direction k: rows, columns, then both reversed."""
+    grid = torch.arange(h * w).view(h, w)
+    order = grid.flatten() if k % 2 == 0 else grid.t().flatten()
+    return order.flip(0) if k >= 2 else order
+
+
+def _reference(u, delta, A, B, C, D, bias, h, w):
+    """One PyTorch scan per direction on copies in that direction's order, summed back on the pixel grid."""
+    d = u.shape[-1]
+    y = torch.zeros(u.shape, dtype=torch.float32, device=u.device)
+    for k in range(4):
+        order = _pixels_of_direction(k, h, w).to(u.device)
+        channels = slice(k * d, (k + 1) * d)
+        y_k = selective_scan(u[:, order].transpose(1, 2), delta[:, order, k].transpose(1, 2), A[channels],
+                             B[:, order, k].transpose(1, 2), C[:, order, k].transpose(1, 2), D[channels],
+                             delta_bias=bias[channels], delta_softplus=True, backend="torch")
+        y = y.index_add(1, order, y_k.transpose(1, 2))
+    return y
+
+
+def _inputs(b=2, h=3, w=5, d=6, n=4, dtype=torch.float32):
+    torch.manual_seed(0)
+    length = h * w
+    tensors = dict(u=torch.randn(b, length, d), delta=0.5 * torch.randn(b, length, 4, d),
+                   A=-0.5 - torch.rand(4 * d, n), B=torch.randn(b, length, 4, n), C=torch.randn(b, length, 4, n),
+                   D=torch.randn(4 * d), bias=0.3 * torch.randn(4 * d))
+    return {name: (t.to(dtype) if name in ("u", "delta", "B", "C") else t).to(DEVICE).requires_grad_()
+            for name, t in tensors.items()}
+
+
+def test_kernel_equals_one_scan_per_direction_forward_and_gradients(kernel_module):
+    # 3x5 image: columns differ from rows; 15 positions in chunks of 8: a partial last chunk and a state carried
+    # across chunks; 6 channels in blocks of 4: a partial channel block.
+    t = _inputs()
+    y = kernel_module.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5,
+                                          block_d=4, chunk=8)
+    reference = _reference(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5)
+    torch.testing.assert_close(y, reference, rtol=1e-5, atol=1e-5)
+    weights = torch.randn_like(reference)
+    grads = torch.autograd.grad((y * weights).sum(), list(t.values()))
+    reference_grads = torch.autograd.grad((reference * weights).sum(), list(t.values()))
+    for name, grad, reference_grad in zip(t, grads, reference_grads):
+        torch.testing.assert_close(grad, reference_grad, rtol=1e-4, atol=1e-5, msg=f"gradient of {name}")
+
+
+def test_bf16_inputs_scan_in_fp32_and_return_bf16(kernel_module):
+    t = _inputs(dtype=torch.bfloat16)
+    y = kernel_module.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5,
+                                          block_d=4, chunk=8)
+    assert y.dtype == torch.bfloat16
+    reference = _reference(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5)  # fp32 scan
+    torch.testing.assert_close(y.float(), reference, rtol=1e-2, atol=2e-2)
+    y.float().sum().backward()
+    assert all(torch.isfinite(t[name].grad).all() for name in t)
+
+
+def test_ss2d_with_the_triton_backend_equals_the_torch_backend(kernel_module, monkeypatch):
+    torch.manual_seed(1)
+    block = SS2D(d_model=6, d_state=4, scan_backend="torch").to(DEVICE)   # d_inner 12 < one channel block
+    x = torch.randn(2, 4, 3, block.d_inner, device=DEVICE, requires_grad=True)
+    reference = block.scan_four_directions(x)
+    block.scan_backend = "triton"
+    out = block.scan_four_directions(x)
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-5)
+    weights = torch.randn_like(reference)
+    parameters = [x, block.x_proj_weight, block.dt_projs_weight, block.dt_projs_bias, block.A_logs, block.Ds]
+    grads = torch.autograd.grad((out * weights).sum(), parameters)
+    block.scan_backend = "torch"
+    reference_grads = torch.autograd.grad((block.scan_four_directions(x) * weights).sum(), parameters)
+    for grad, reference_grad in zip(grads, reference_grads):
+        torch.testing.assert_close(grad, reference_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_inconsistent_shapes_are_refused_with_the_shapes(kernel_module):
+    t = _inputs()
+    with pytest.raises(ValueError, match=r"u \(2, 15, 6\).*for a 5x5 image"):
+        kernel_module.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 5, 5)
+
+
+def test_triton_backend_is_chosen_only_by_name_and_refuses_the_cpu_without_interpreter(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.delenv(scan_module.BACKEND_ENV_VAR, raising=False)
+    assert resolve_scan_backend("auto", on_cuda=True) in ("torch", "mamba_ssm")
+    assert resolve_scan_backend("triton", on_cuda=True) == "triton"
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
+        resolve_scan_backend("triton", on_cuda=False)
+    monkeypatch.setattr(scan_module, "_triton_import_error", lambda: "ImportError: no triton")
+    with pytest.raises(RuntimeError, match="pip install triton"):
+        resolve_scan_backend("triton", on_cuda=True)
+    assert os.environ.get("TRITON_INTERPRET") is None
