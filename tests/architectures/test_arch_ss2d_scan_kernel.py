@@ -4,7 +4,11 @@ On a GPU the compiled kernels run; on the CPU Triton's interpreter runs the same
 TRITON_INTERPRET=1 there before anything imports triton).
 """
 import importlib
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,3 +120,17 @@ def test_triton_backend_is_chosen_only_by_name_and_refuses_the_cpu_without_inter
     with pytest.raises(RuntimeError, match="pip install triton"):
         resolve_scan_backend("triton", on_cuda=True)
     assert os.environ.get("TRITON_INTERPRET") is None
+
+
+@pytest.mark.parametrize("arch", [90, 80])
+def test_kernels_compile_for_the_gpu_without_register_spills(arch):
+    # The interpreter checks arithmetic, not that Triton can compile the kernels: this compiles them for an H100
+    # (sm_90) and an A100 (sm_80) on any machine (Triton ships ptxas) with the default tiles and reads ptxas' report.
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "ss2d_kernel_registers.py"
+    result = subprocess.run([sys.executable, str(script), "--arch", str(arch)], capture_output=True, text=True,
+                            env={**os.environ, "TRITON_INTERPRET": "0"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(result.stdout)["results"]
+    for kernel in ("forward", "backward"):
+        assert row[kernel]["spill_bytes"] == 0, row
+        assert 0 < row[kernel]["registers"] <= 255, row

@@ -1,0 +1,70 @@
+"""Registers and spills of the "triton" scan kernels (`ss2d_scan_kernel.py`) per tile size, without a GPU.
+
+Each kernel's (channels, N, chunk) fp32 tiles live in registers: a tile too large spills to local memory, which
+costs far more than it saves. Triton compiles for a named target on any machine and ships ptxas, so this compiles
+both kernels for each tile configuration (bf16 inputs, N = 16) and reads ptxas' resource report. Prints JSON.
+Needs TRITON_INTERPRET unset or 0 (the interpreter compiles nothing).
+
+    python benchmarks/ss2d_kernel_registers.py [--arch 90] [--tiles 8,32,4 16,32,8 ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import tempfile
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+from nnunetv2_s3mamba.architectures import ss2d_scan_kernel
+
+BF16_INPUTS = {"u_ptr", "dt_ptr", "b_ptr", "c_ptr", "dy_ptr"}  # the rest of the pointers are fp32
+D_STATE = 16
+
+
+def kernel_resources(kernel, block_d: int, chunk: int, num_warps: int, arch: int) -> dict:
+    """Compile `kernel` for sm_<arch> and return ptxas' registers and spill bytes."""
+    names = kernel.arg_names
+    signature = {name: ("constexpr" if name in ("DSTATE", "BLOCK_D", "CHUNK") else
+                        ("*bf16" if name in BF16_INPUTS else "*fp32") if name.endswith("_ptr") else "i32")
+                 for name in names}
+    constants = {"DSTATE": D_STATE, "BLOCK_D": block_d, "CHUNK": chunk}
+    source = ASTSource(fn=kernel, signature=signature,
+                       constexprs={(names.index(name),): value for name, value in constants.items()})
+    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps})
+    ptxas = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")
+    with tempfile.NamedTemporaryFile("w", suffix=".ptx") as ptx:
+        ptx.write(compiled.asm["ptx"])
+        ptx.flush()
+        report = subprocess.run([ptxas, "-v", f"--gpu-name=sm_{arch}a" if arch >= 90 else f"--gpu-name=sm_{arch}",
+                                 ptx.name, "-o", os.devnull], capture_output=True, text=True, check=True).stderr
+    registers = int(re.search(r"Used (\d+) registers", report).group(1))
+    spills = [int(v) for v in re.findall(r"(\d+) bytes spill (?:stores|loads)", report)]
+    return {"registers": registers, "spill_bytes": sum(spills)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90 (H100/H200), 80 (A100)")
+    parser.add_argument("--tiles", nargs="+",
+                        default=["{block_d},{chunk},{num_warps}".format(**ss2d_scan_kernel.TILES)],
+                        help="block_d,chunk,num_warps triples (default: the kernel's TILES)")
+    args = parser.parse_args()
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        raise SystemExit("ss2d_kernel_registers.py: unset TRITON_INTERPRET (the interpreter compiles nothing)")
+    rows = []
+    for tiles in args.tiles:
+        block_d, chunk, num_warps = (int(v) for v in tiles.split(","))
+        rows.append({"tiles": tiles, **{name: kernel_resources(kernel, block_d, chunk, num_warps, args.arch)
+                                        for name, kernel in (("forward", ss2d_scan_kernel._forward_kernel),
+                                                             ("backward", ss2d_scan_kernel._backward_kernel))}})
+    print(json.dumps({"benchmark": "ss2d_kernel_registers", "triton": triton.__version__, "arch": args.arch,
+                      "d_state": D_STATE, "results": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
