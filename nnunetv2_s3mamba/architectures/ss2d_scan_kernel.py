@@ -11,7 +11,9 @@ the backward sums dB/dC over a block of channels in registers before one atomic 
 CHUNK positions the recurrence h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t runs as a parallel associative
 scan; chunks follow one another, carrying the state. The forward keeps each chunk's initial state for the
 backward, which recomputes the chunk's states and runs the adjoint recurrence as a reverse scan. All arithmetic is
-fp32, whatever the input dtype.
+fp32, whatever the input dtype. The four directions add their outputs (and their gradients of the shared input)
+into one fp32 buffer with atomic adds, so no per-direction copy of either is kept; like mamba-ssm's dB, such sums
+are not bit-reproducible between runs.
 
 Triton is imported only when this module is: SS2D imports it only for the "triton" scan backend. On the CPU the
 kernels run under Triton's interpreter (TRITON_INTERPRET=1), which is how the tests check them against the
@@ -49,6 +51,7 @@ def _linear_recurrence(a1, b1, a2, b2):
 
 @triton.jit
 def _softplus(x):
+    """softplus with mamba-ssm's threshold: linear above 20, where exp would only add rounding (or overflow)."""
     return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(tl.minimum(x, 20.0))))
 
 
@@ -102,7 +105,7 @@ def _forward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, y_p
         a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
         states = b_scan + a_scan * h[:, :, None]
         y = tl.sum(states * ct[None, :, :], 1) + skip[:, None] * u
-        tl.store(y_ptr + ((batch * L + p[None, :]) * 4 + k) * D + d[:, None], y, mask=m2)
+        tl.atomic_add(y_ptr + (batch * L + p[None, :]) * D + d[:, None], y, mask=m2)  # the four directions' sum
         h = tl.sum(tl.where(last, states, 0.0), 2)
 
 
@@ -158,9 +161,8 @@ def _backward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, st
         da_acc += tl.sum(z * delta[:, None, :], 2)
         dskip_acc += tl.sum(dy * u, 1)
         dbias_acc += tl.sum(draw, 1)
-        out_offset = ((batch * L + p[None, :]) * 4 + k) * D + d[:, None]
-        tl.store(du_ptr + out_offset, delta * dh_b + skip[:, None] * dy, mask=m2)
-        tl.store(ddt_ptr + out_offset, draw, mask=m2)
+        tl.atomic_add(du_ptr + (batch * L + p[None, :]) * D + d[:, None], delta * dh_b + skip[:, None] * dy, mask=m2)
+        tl.store(ddt_ptr + ((batch * L + p[None, :]) * 4 + k) * D + d[:, None], draw, mask=m2)
     tl.atomic_add(da_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], da_acc, mask=dmask[:, None])
     tl.atomic_add(dskip_grad_ptr + k * D + d, dskip_acc, mask=dmask)
     tl.atomic_add(dbias_ptr + k * D + d, dbias_acc, mask=dmask)
@@ -172,7 +174,7 @@ class _FourDirectionScan(torch.autograd.Function):
         batch, length, channels = u.shape
         d_state = A.shape[-1]
         n_chunks = triton.cdiv(length, chunk)
-        y = u.new_empty(batch, length, N_DIRECTIONS, channels, dtype=torch.float32)
+        y = u.new_zeros(batch, length, channels, dtype=torch.float32)
         states = u.new_empty(batch, N_DIRECTIONS, n_chunks, channels, d_state, dtype=torch.float32)
         grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
         _forward_kernel[grid](u, delta, B, C, A, D, delta_bias, y, states, height, width, length, channels, n_chunks,
@@ -180,7 +182,7 @@ class _FourDirectionScan(torch.autograd.Function):
                               DSTATE=d_state, BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
         ctx.save_for_backward(u, delta, B, C, A, D, delta_bias, states)
         ctx.shape = (height, width, block_d, chunk, n_chunks, num_warps)
-        return y.sum(2).to(u.dtype)
+        return y.to(u.dtype)
 
     @staticmethod
     def backward(ctx, dy):
@@ -188,8 +190,8 @@ class _FourDirectionScan(torch.autograd.Function):
         height, width, block_d, chunk, n_chunks, num_warps = ctx.shape
         batch, length, channels = u.shape
         dy = dy if dy.stride(-1) == 1 else dy.contiguous()
-        du = u.new_empty(batch, length, N_DIRECTIONS, channels, dtype=torch.float32)
-        ddelta = torch.empty_like(du)
+        du = u.new_zeros(batch, length, channels, dtype=torch.float32)
+        ddelta = torch.empty(delta.shape, device=delta.device, dtype=delta.dtype)  # contiguous (batch, L, 4, d)
         dB = torch.zeros(B.shape, device=B.device, dtype=torch.float32)
         dC = torch.zeros(C.shape, device=C.device, dtype=torch.float32)
         dA, dD, dbias = torch.zeros_like(A), torch.zeros_like(D), torch.zeros_like(delta_bias)
@@ -198,7 +200,7 @@ class _FourDirectionScan(torch.autograd.Function):
                                height, width, length, channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1],
                                *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
                                DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
-        return (du.sum(2).to(u.dtype), ddelta.to(delta.dtype), dB.to(B.dtype), dC.to(C.dtype), dA, dD, dbias,
+        return (du.to(u.dtype), ddelta, dB.to(B.dtype), dC.to(C.dtype), dA, dD, dbias,
                 None, None, None, None, None)
 
 
