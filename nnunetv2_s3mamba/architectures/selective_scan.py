@@ -33,8 +33,8 @@ from nnunetv2_s3mamba.architectures.cpu_scan_kernel import (cpu_scan_kernel_stat
 from nnunetv2_s3mamba.architectures.mamba_scan_op import mamba_scan
 from nnunetv2_s3mamba.architectures.precision import autocast_off
 
-__all__ = ["selective_scan", "scan_backend_report", "resolve_scan_backend", "chunked_selective_scan",
-           "inference_selective_scan", "SCAN_BACKENDS", "DEFAULT_CHUNK_SIZE"]
+__all__ = ["selective_scan", "scan_backend_report", "resolve_scan_backend", "scan_backend_in_graph",
+           "chunked_selective_scan", "inference_selective_scan", "SCAN_BACKENDS", "DEFAULT_CHUNK_SIZE"]
 
 SCAN_BACKENDS = ("auto", "torch", "mamba_ssm", "triton")
 BACKEND_ENV_VAR = "S3MAMBA_SCAN_BACKEND"
@@ -135,7 +135,7 @@ def scan_backend_report() -> dict:
 
 
 @torch.compiler.assume_constant_result
-def _graph_backend(backend: Optional[str], on_cuda: bool) -> str:
+def scan_backend_in_graph(backend: Optional[str], on_cuda: bool) -> str:
     """`resolve_scan_backend` as a constant of a compiled graph: its import attempt and environment read cannot be
     traced, and the answer does not change while a process runs (the import result is cached)."""
     return resolve_scan_backend(backend, on_cuda)
@@ -164,7 +164,7 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     A = A.float().contiguous()
     D = D.float().contiguous() if D is not None else None
     delta_bias = delta_bias.float().contiguous() if delta_bias is not None else None
-    if _graph_backend(backend, u.is_cuda) != "mamba_ssm":
+    if scan_backend_in_graph(backend, u.is_cuda) != "mamba_ssm":
         return _torch_backend_scan(u, delta, A, B, C, D, delta_bias, delta_softplus, chunk_size)
     with autocast_off(u.device):
         io_dtype = torch.bfloat16 if all(t.dtype == torch.bfloat16 for t in (u, delta, B, C)) else torch.float32

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnunetv2_s3mamba.architectures.precision import autocast_is_bf16, overflow_safe_autocast
-from nnunetv2_s3mamba.architectures.selective_scan import _graph_backend, selective_scan
+from nnunetv2_s3mamba.architectures.selective_scan import scan_backend_in_graph, selective_scan
 
 __all__ = ["SS2D"]
 
@@ -73,7 +73,7 @@ class SS2D(nn.Module):
         length = h * w
         with overflow_safe_autocast(x.device):
             x = x.to(torch.bfloat16 if autocast_is_bf16(x.device) else torch.float32)
-            if _graph_backend(self.scan_backend, x.is_cuda) == "triton":
+            if scan_backend_in_graph(self.scan_backend, x.is_cuda) == "triton":
                 return self._scan_in_pixel_order(x)
             # The four sequences are written straight into one (b, K, d, L) buffer: 6 tensor-sized copies instead
             # of the 10 that permute/stack/flip/cat made (copies and casts, these among them, were 14% of a

@@ -211,7 +211,8 @@ def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B
 
     u: (batch, L, d) with L = height * width in row-major pixel order, shared by the four directions. delta:
     (batch, L, 4, d) and B, C: (batch, L, 4, N), each direction's values at each pixel (any strides, e.g. slices
-    of one projection output; copied only where the last one is not 1). A: (4 * d, N), D and delta_bias: (4 * d,), direction-major, fp32.
+    of one projection output; copied only where the last one is not 1). A: (4 * d, N), D and delta_bias:
+    (4 * d,), direction-major, fp32.
     Returns (batch, L, d) in u's dtype; the same as scanning the four direction-ordered sequences and summing their
     outputs back on the grid (`ss2d.SS2D`), within float32 rounding. `block_d`, `chunk`: tile sizes (powers of 2),
     None takes `TILES`'.

@@ -13,7 +13,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from nnunetv2_s3mamba.architectures import selective_scan
 from nnunetv2_s3mamba.architectures.mamba_scan_op import KERNEL_CHUNK_LENGTH, mamba_scan
 from nnunetv2_s3mamba.architectures.precision import autocast_is_bf16, overflow_safe_autocast
-from nnunetv2_s3mamba.architectures.selective_scan import _graph_backend
+from nnunetv2_s3mamba.architectures.selective_scan import scan_backend_in_graph
 from test_arch_selective_scan import make_inputs
 
 needs_mamba = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA and mamba-ssm")
@@ -62,7 +62,7 @@ def test_backend_choice_is_a_constant_of_the_compiled_graph():
     """The choice imports mamba-ssm and reads the environment, which dynamo cannot trace: without being a graph
     constant it would break every compiled graph at every scan."""
     def scaled(x):
-        return x * len(_graph_backend(None, x.is_cuda))
+        return x * len(scan_backend_in_graph(None, x.is_cuda))
     x = torch.ones(3)
     torch.testing.assert_close(torch.compile(scaled, fullgraph=True, backend="eager")(x), x * len("torch"))
 
@@ -88,7 +88,7 @@ def test_kernel_branch_of_the_dispatcher_is_one_graph(monkeypatch, io_dtype):
     """The dispatcher's CUDA-kernel branch (casts, autocast off, the custom operator) traced with fullgraph on meta
     tensors, where the operator runs its fake implementation; only the backend choice is forced, since on meta
     tensors it would pick the torch backend."""
-    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "_graph_backend",
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "scan_backend_in_graph",
                         lambda backend, on_cuda: "mamba_ssm")
     inputs = _fake_inputs(300, io_dtype, groups=4, device="meta")
     out = torch.compile(selective_scan, fullgraph=True, backend="eager")(**inputs, delta_softplus=True)
@@ -100,7 +100,7 @@ def test_whole_network_is_one_graph_on_the_kernel_branch(monkeypatch):
     tensors with the CUDA-kernel branch forced, as on a GPU: no graph break, so no per-block recompilation.
     A break here cost the compiled training of the fifth GPU run most of its gain (docs/BENCHMARKS.md)."""
     from nnunetv2_s3mamba.architectures import build_s3mamba
-    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "_graph_backend",
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "scan_backend_in_graph",
                         lambda backend, on_cuda: "mamba_ssm")
     network = build_s3mamba("small", 3, 2, True).to("meta")
     explanation = torch._dynamo.explain(network)(torch.empty(2, 3, 64, 96, device="meta"))
