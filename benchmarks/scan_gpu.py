@@ -9,10 +9,30 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Callable, TypeVar
 
 import torch
 
 from nnunetv2_s3mamba.architectures import scan_backend_report, selective_scan
+
+T = TypeVar("T")
+
+
+def cuda_ms_per_call(once: Callable[[], T], steps: int, warmup: int = 3) -> tuple[float, T]:
+    """Mean milliseconds of `once()` over `steps` calls after `warmup`, timed by CUDA events, and its last result.
+    Resets the peak-memory statistics after the warm-up, so `max_memory_allocated` afterwards covers the timed
+    calls only."""
+    for _ in range(warmup):
+        once()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(steps):
+        result = once()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / steps, result
 
 
 def time_backend(backend: str, inputs: list[torch.Tensor], steps: int, backward: bool, chunk: int) -> dict:
@@ -25,18 +45,8 @@ def time_backend(backend: str, inputs: list[torch.Tensor], steps: int, backward:
             y.sum().backward()
         return y
 
-    for _ in range(3):
-        once()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(steps):
-        once()
-    end.record()
-    torch.cuda.synchronize()
-    return {"ms": round(start.elapsed_time(end) / steps, 3),
-            "peak_mem_MB": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)}
+    ms, _ = cuda_ms_per_call(once, steps)
+    return {"ms": round(ms, 3), "peak_mem_MB": round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)}
 
 
 def main() -> None:

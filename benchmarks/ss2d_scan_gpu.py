@@ -17,6 +17,7 @@ import torch
 
 from nnunetv2_s3mamba.architectures import scan_backend_report
 from nnunetv2_s3mamba.architectures.ss2d import SS2D
+from scan_gpu import cuda_ms_per_call
 
 STAGES = ((96, 80, 96), (192, 40, 48), (384, 20, 24), (768, 10, 12))  # (d_model, tokens high, tokens wide)
 DEFAULT_TILES = ("8,32,4", "8,32,8", "16,32,8", "8,16,4", "16,16,4", "16,16,8")  # none spills on sm_90
@@ -32,16 +33,8 @@ def time_scan(block: SS2D, x: torch.Tensor, steps: int) -> tuple[float, torch.Te
         torch.autograd.grad(y.float().sum(), parameters, allow_unused=True)
         return y
 
-    for _ in range(3):
-        y = once()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(steps):
-        once()
-    end.record()
-    torch.cuda.synchronize()
-    return start.elapsed_time(end) / steps, y.detach().float()
+    ms, y = cuda_ms_per_call(once, steps)
+    return ms, y.detach().float()
 
 
 def main() -> None:

@@ -168,6 +168,11 @@ def _backward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, st
     tl.atomic_add(dbias_ptr + k * D + d, dbias_acc, mask=dmask)
 
 
+def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
+    """`t`, copied only where its last dimension is not contiguous: the kernels index channels and states by 1."""
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+
 class _FourDirectionScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, B, C, A, D, delta_bias, height, width, block_d, chunk, num_warps):
@@ -181,15 +186,16 @@ class _FourDirectionScan(torch.autograd.Function):
                               *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1],
                               DSTATE=d_state, BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
         ctx.save_for_backward(u, delta, B, C, A, D, delta_bias, states)
-        ctx.shape = (height, width, block_d, chunk, n_chunks, num_warps)
+        ctx.launch = (height, width, block_d, chunk, num_warps)
         return y.to(u.dtype)
 
     @staticmethod
     def backward(ctx, dy):
         u, delta, B, C, A, D, delta_bias, states = ctx.saved_tensors
-        height, width, block_d, chunk, n_chunks, num_warps = ctx.shape
+        height, width, block_d, chunk, num_warps = ctx.launch
         batch, length, channels = u.shape
-        dy = dy if dy.stride(-1) == 1 else dy.contiguous()
+        n_chunks = states.shape[2]
+        dy = _unit_last_stride(dy)
         du = u.new_zeros(batch, length, channels, dtype=torch.float32)
         ddelta = torch.empty(delta.shape, device=delta.device, dtype=delta.dtype)  # contiguous (batch, L, 4, d)
         dB = torch.zeros(B.shape, device=B.device, dtype=torch.float32)
@@ -225,6 +231,6 @@ def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B
                          f"A {tuple(A.shape)}, B {tuple(B.shape)}, C {tuple(C.shape)}, D {tuple(D.shape)}, "
                          f"delta_bias {tuple(delta_bias.shape)} for a {height}x{width} image")
     A, D, delta_bias = (t.float().contiguous() for t in (A, D, delta_bias))
-    u, delta, B, C = (t if t.stride(-1) == 1 else t.contiguous() for t in (u, delta, B, C))  # kernels: unit stride
+    u, delta, B, C = (_unit_last_stride(t) for t in (u, delta, B, C))
     return _FourDirectionScan.apply(u, delta, B, C, A, D, delta_bias, height, width, block_d or TILES["block_d"],
                                     chunk or TILES["chunk"], TILES["num_warps"])
