@@ -39,6 +39,9 @@
 #   network-before-after  GPU 0: the eager network step (full, no TCMA, baseline; profiled) of an earlier version
 #              of this package (BEFORE_SRC = a folder holding its nnunetv2_s3mamba/) and of this one, one after the
 #              other (network_{before,after}.json)
+#   tcma-fullres  a 2-GPU machine (~17 min): two runs of the 10-epoch full-resolution TCMA row
+#              (S3MambaTrainer_TCMAfullres_10epochs; runs/cvc_clinicdb_tcmafullres/ and .../run2/), GPU 0 at once, GPU 1
+#              after triton-scan there
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -191,7 +194,10 @@ rows_15epochs() {  # GPU 0: S3-Mamba; GPU 1: the U-Net, then the baseline; GPUs 
 triton_scan() {  # triton_scan GPU: the "triton" scan backend's tests on the GPU, its tile sweep, the network step
     CUDA_VISIBLE_DEVICES=$1 python3 -m pytest -q -p no:cacheprovider tests/architectures/test_arch_ss2d_scan_kernel.py \
         > "$out/triton_tests.txt" 2>&1
-    CUDA_VISIBLE_DEVICES=$1 python3 benchmarks/ss2d_scan_gpu.py > "$out/ss2d_scan_gpu.json" 2> "$out/ss2d_scan_gpu.err"
+    phase triton-tests
+    CUDA_VISIBLE_DEVICES=$1 python3 benchmarks/ss2d_scan_gpu.py ${TRITON_TILES:+--tiles $TRITON_TILES} \
+        > "$out/ss2d_scan_gpu.json" 2> "$out/ss2d_scan_gpu.err"
+    phase ss2d-scan-gpu
     local backend
     for backend in mamba_ssm triton; do
         CUDA_VISIBLE_DEVICES=$1 S3MAMBA_SCAN_BACKEND=$backend python3 benchmarks/network_gpu.py --presets vmamba-s \
@@ -209,6 +215,15 @@ rows_15epochs_run2() {  # the baseline's first 15-epoch row (GPU 1), a second ru
     if [ -n "${BEFORE_SRC:-}" ]; then network_before_after 2; phase network-before-after; fi
     triton_scan 2
     phase triton-scan
+    wait
+}
+
+tcma_fullres() {  # GPU 0: the full-resolution TCMA row; GPU 1: triton-scan (two tiles), then the row's second run
+    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_tcmafullres
+    row 0 S3MambaTrainer_TCMAfullres_10epochs &
+    TRITON_TILES="8,32,4 16,32,8" triton_scan 1
+    phase triton-scan
+    another_run_row $RUNS/run2 run2 1 S3MambaTrainer_TCMAfullres_10epochs
     wait
 }
 
@@ -253,6 +268,7 @@ for step in $steps; do
     rows-15epochs-run2) rows_15epochs_run2 ;;
     triton-scan) triton_scan 0 ;;
     network-before-after) network_before_after 0 ;;
+    tcma-fullres) tcma_fullres ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac

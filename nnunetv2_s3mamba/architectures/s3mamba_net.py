@@ -7,8 +7,10 @@ and predictor apply them).
 Deep supervision and TCMA: the decoder stages at 1/16, 1/8 and 1/4 of the input each predict per-category logits
 (R_i = conv1x1(F_i)). TCMA modulates them (eq. 5); the modulated level predictions are the deep-supervision outputs,
 and their TCMA refinement (modulated - unmodulated), upsampled, is added to the full-resolution logits, so TCMA
-shapes the inference output too. Without TCMA, the level predictions are plain deep-supervision heads and the
-full-resolution logits come from the head alone. All heads exist whatever `deep_supervision` says, so the
+shapes the inference output too. With `tcma_full_resolution`, the head's full-resolution logits are a fourth TCMA
+level: TCMA modulates them pixel by pixel with the image and edge features at their own resolution (otherwise
+those features reach the output only average-pooled to 1/4 and coarser). Without TCMA, the level predictions are
+plain deep-supervision heads and the full-resolution logits come from the head alone. All heads exist whatever `deep_supervision` says, so the
 state_dict is the same in both modes.
 """
 from __future__ import annotations
@@ -54,7 +56,7 @@ class S3MambaNet(nn.Module):
                  d_state: int = 16, ssm_ratio: float = 2.0, drop_path_rate: float = 0.2, use_encf: bool = True,
                  use_tcma: bool = True, tcma_patch_sizes: Sequence[int] = (2, 4, 8), deep_supervision: bool = False,
                  scan_backend: Optional[str] = None, encf_reduction: int = 30, tcma_channels: int = 8,
-                 tcma_mlp_hidden: int = 32) -> None:
+                 tcma_mlp_hidden: int = 32, tcma_full_resolution: bool = False) -> None:
         super().__init__()
         assert input_channels >= 1 and num_classes >= 1, \
             f"need at least one input channel and one class, got input_channels={input_channels}, " \
@@ -69,6 +71,7 @@ class S3MambaNet(nn.Module):
         self.input_channels, self.num_classes = input_channels, num_classes
         self.deep_supervision = deep_supervision
         self.use_encf, self.use_tcma = use_encf, use_tcma
+        self.tcma_full_resolution = use_tcma and tcma_full_resolution
         block_kwargs = dict(d_state=d_state, ssm_ratio=ssm_ratio, use_encf=use_encf, encf_reduction=encf_reduction,
                             scan_backend=scan_backend)
 
@@ -86,7 +89,8 @@ class S3MambaNet(nn.Module):
         self.final_conv = nn.Conv2d(dims[0] // 4, num_classes, kernel_size=1)
         # R_i = conv1x1(F_i) of the decoder stages at 1/16, 1/8, 1/4 (coarse to fine, the decoder's order).
         self.level_heads = nn.ModuleList(nn.Linear(dims[N_STAGES - 1 - i], num_classes) for i in range(1, N_STAGES))
-        self.tcma = TCMA(input_channels, num_classes, num_levels=N_STAGES - 1, patch_sizes=tcma_patch_sizes,
+        self.tcma = TCMA(input_channels, num_classes, num_levels=N_STAGES - 1 + self.tcma_full_resolution,
+                         patch_sizes=tcma_patch_sizes,
                          feature_channels=tcma_channels, mlp_hidden=tcma_mlp_hidden) if use_tcma else None
         self.apply(_init_weights)
 
@@ -131,26 +135,34 @@ class S3MambaNet(nn.Module):
         # linear map it is, on the channels-last features: no layout change of the full-resolution features, and a
         # weight gradient laid out like the weight (a convolution on the permuted view returns a channels-last
         # gradient, which DDP must copy into its buckets and warns about).
-        logits = F.linear(self.final_up(features), self.final_conv.weight.flatten(1),
-                          self.final_conv.bias).permute(0, 3, 1, 2)
+        logits = F.linear(self.final_up(features), self.final_conv.weight.flatten(1), self.final_conv.bias)
 
         if self.tcma is None and not self.deep_supervision:
-            return logits[..., :height, :width]     # the level predictions would reach no output
+            return logits.permute(0, 3, 1, 2)[..., :height, :width]   # the level predictions would reach no output
         predictions = [head(f) for head, f in zip(self.level_heads, level_features[1:])]
         if self.tcma is not None:
-            modulated = self.tcma(image, predictions)
-            for before, after in zip(predictions, modulated):
-                refinement = (after - before).permute(0, 3, 1, 2)
-                logits = logits + F.interpolate(refinement, size=logits.shape[-2:], mode="bilinear",
-                                                align_corners=False).to(logits.dtype)
-            predictions = modulated
-        logits = logits[..., :height, :width]
+            logits, predictions = self._modulate(image, logits, predictions)
+        logits = logits.permute(0, 3, 1, 2)[..., :height, :width]
         if not self.deep_supervision:
             return logits
         outputs = [logits]
         for scale, prediction in zip(self.deep_supervision_scales[1:], predictions[::-1]):
             outputs.append(prediction.permute(0, 3, 1, 2)[..., :math.ceil(height * scale), :math.ceil(width * scale)])
         return outputs
+
+    def _modulate(self, image: torch.Tensor, logits: torch.Tensor,
+                  predictions: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """TCMA on the level predictions (and on the full-resolution logits with `tcma_full_resolution`), all
+        channels-last; returns the logits with every level's refinement added, and the modulated level predictions.
+        """
+        modulated = self.tcma(image, predictions + [logits] if self.tcma_full_resolution else predictions)
+        if self.tcma_full_resolution:
+            logits = modulated.pop().to(logits.dtype)
+        for before, after in zip(predictions, modulated):
+            refinement = F.interpolate((after - before).permute(0, 3, 1, 2), size=logits.shape[1:3], mode="bilinear",
+                                       align_corners=False)
+            logits = logits + refinement.permute(0, 2, 3, 1).to(logits.dtype)
+        return logits, modulated
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -98,7 +98,8 @@ class TCMA(nn.Module):
             for prediction, mlps in zip(predictions, self.weight_mlps):
                 prediction = prediction.float()
                 h, w = prediction.shape[1:3]
-                pooled = [F.adaptive_avg_pool2d(f, (h, w)).permute(0, 2, 3, 1) for f in (image_features, edge_features)]
+                pooled = [(f if f.shape[-2:] == (h, w) else F.adaptive_avg_pool2d(f, (h, w))).permute(0, 2, 3, 1)
+                          for f in (image_features, edge_features)]
                 attention = torch.stack([self._attention(pooled[0], prediction, pooled[1], d, mlp)
                                          for d, mlp in zip(self.patch_sizes, mlps)]).mean(0)
                 modulated.append(prediction * (1.0 + torch.tanh(attention)))       # eq. 5

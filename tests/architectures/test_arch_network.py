@@ -167,3 +167,31 @@ def test_tcma_full_resolution_batch_norms_see_channels_last_features():
     net(torch.randn(2, 3, 64, 96))
     assert layouts == [True, True, True]
 
+
+
+def test_full_resolution_tcma_gates_the_head_logits_pixel_by_pixel():
+    """`tcma_full_resolution`: the head's logits are a fourth TCMA level at the (padded) input resolution, and what
+    TCMA returns for them is those logits times a per-pixel gate in (0, 2) (eq. 5), not a copy."""
+    net = tiny_net(tcma_full_resolution=True).eval()
+    seen = {}
+    net.tcma.register_forward_hook(lambda m, args, out: seen.update(levels=list(args[1]), modulated=list(out)))
+    with torch.no_grad():
+        net(torch.randn(2, 3, 50, 61))
+    head, gated = seen["levels"][-1], seen["modulated"][-1]
+    assert len(seen["levels"]) == 4 and head.shape == (2, 64, 64, 2)
+    gate = gated / head
+    assert ((gate > 0) & (gate < 2)).all()
+    assert gate.std() > 1e-4, "the gate varies from pixel to pixel"
+
+
+def test_full_resolution_tcma_adds_one_level_of_weights_that_reaches_the_output():
+    full_res = tiny_net(tcma_full_resolution=True).eval()
+    default = tiny_net().eval()
+    missing, unexpected = default.load_state_dict(full_res.state_dict(), strict=False)
+    assert missing == [] and unexpected and all(k.startswith("tcma.weight_mlps.3.") for k in unexpected)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert (full_res(x) - default(x)).abs().max() > 1e-4
+    full_res(x).pow(2).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in full_res.tcma.weight_mlps[3].parameters())
+    assert tiny_net(tcma_full_resolution=True, use_tcma=False).tcma is None

@@ -92,6 +92,20 @@ def test_builder_follows_class_switches_and_ds_flag():
     assert with_ds.state_dict().keys() == full.state_dict().keys()
 
 
+def test_full_resolution_tcma_row_and_its_budgets_build_the_fourth_tcma_level():
+    kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2)
+    row = trainers.S3MambaTrainer_TCMAfullres_10epochs
+    assert row.epochs == 10 and issubclass(row, trainers.S3MambaTrainer) and row.use_curriculum
+
+    class Tiny(row):
+        network_preset = "small"
+        network_overrides = {**row.network_overrides, "dims": (8, 16, 32, 64)}
+
+    net = Tiny.build_network_architecture(**kwargs, enable_deep_supervision=False)
+    assert net.tcma_full_resolution and len(net.tcma.weight_mlps) == 4
+    assert trainers.S3MambaTrainer.network_overrides == {}
+
+
 def test_adamw_groups_exclude_norms_biases_and_ssm_constants_from_weight_decay():
     from types import SimpleNamespace
 
