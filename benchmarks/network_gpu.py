@@ -30,7 +30,8 @@ from nnunetv2_s3mamba.trainers.s3mamba_trainer import paper_adamw
 
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 VARIANTS = {"full": dict(use_encf=True, use_tcma=True), "no_tcma": dict(use_encf=True, use_tcma=False),
-            "no_encf": dict(use_encf=False, use_tcma=True), "baseline": dict(use_encf=False, use_tcma=False)}
+            "no_encf": dict(use_encf=False, use_tcma=True), "baseline": dict(use_encf=False, use_tcma=False),
+            "full_res_tcma": dict(use_encf=True, use_tcma=True, tcma_full_resolution=True)}
 
 
 def plain_conv_unet(input_channels: int, num_classes: int, base_features: int) -> nn.Module:

@@ -78,11 +78,14 @@ def _requested_backend(backend: Optional[str]) -> str:
 def resolve_scan_backend(backend: Optional[str], on_cuda: bool) -> str:
     """The backend that runs for tensors on CUDA (`on_cuda`) or elsewhere: "torch", "mamba_ssm" or "triton".
 
-    `backend` None reads S3MAMBA_SCAN_BACKEND (default "auto"). "auto" takes the CUDA kernel when it is importable
-    and the tensors are on CUDA. Asking for "mamba_ssm" where it cannot run is an error, not a silent fallback:
-    a user who asked for the kernel must not measure or train the slow path unknowingly. "triton" (SS2D's four
-    directions in one kernel, `ss2d_scan_kernel.py`; not yet timed on a GPU, so "auto" never picks it) is only
-    ever chosen by name.
+    `backend` None reads S3MAMBA_SCAN_BACKEND (default "auto"). "auto" on CUDA takes mamba-ssm's kernel where it
+    is importable, else our Triton kernel (SS2D's four directions in one kernel, `ss2d_scan_kernel.py`) where
+    Triton is, else the PyTorch scan; elsewhere the PyTorch scan. That order is measured (H200, vmamba-s training
+    step at batch 26, 320x384; docs/BENCHMARKS.md): mamba-ssm's scan is about twice as fast as ours in Triton, and
+    ours an order of magnitude faster than the PyTorch scan, and Triton comes with PyTorch's Linux CUDA wheels, so a
+    user without the compiled extension still trains at a usable speed. Asking for "mamba_ssm" or "triton" where it
+    cannot run is an error, not a silent fallback: a user who asked for a kernel must not measure or train the slow
+    path unknowingly.
     """
     requested = _requested_backend(backend)
     if requested == "torch":
@@ -99,7 +102,9 @@ def resolve_scan_backend(backend: Optional[str], on_cuda: bool) -> str:
         return "triton"
     kernel, detail = _import_mamba_kernel()
     if requested == "auto":
-        return "mamba_ssm" if (kernel is not None and on_cuda) else "torch"
+        if not on_cuda:
+            return "torch"
+        return "mamba_ssm" if kernel is not None else "triton" if _triton_import_error() is None else "torch"
     if kernel is None:
         raise RuntimeError(f"Selective-scan backend 'mamba_ssm' was requested but mamba_ssm cannot be imported "
                            f"({detail}). Install it "

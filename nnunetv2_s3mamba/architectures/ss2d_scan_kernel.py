@@ -32,8 +32,9 @@ __all__ = ["four_direction_scan", "TILES"]
 N_DIRECTIONS = 4
 
 # Channels per program, positions per chunk, warps per program: each (channels, N, chunk) fp32 tile lives in
-# registers, so larger tiles spill. Not yet tuned on a GPU: `benchmarks/ss2d_scan_gpu.py` sweeps them.
-TILES = {"block_d": 8, "chunk": 32, "num_warps": 4}
+# registers, so larger tiles spill. Measured fastest of the tiles `benchmarks/ss2d_scan_gpu.py` swept at all four
+# vmamba-s stage sizes on an H200 (docs/BENCHMARKS.md).
+TILES = {"block_d": 4, "chunk": 32, "num_warps": 4}
 
 
 @triton.jit
