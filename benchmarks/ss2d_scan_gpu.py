@@ -20,7 +20,7 @@ from nnunetv2_s3mamba.architectures.ss2d import SS2D
 from scan_gpu import cuda_ms_per_call
 
 STAGES = ((96, 80, 96), (192, 40, 48), (384, 20, 24), (768, 10, 12))  # (d_model, tokens high, tokens wide)
-DEFAULT_TILES = ("4,32,4", "4,16,4", "2,32,4", "4,16,2", "2,32,2", "8,32,4")  # the faster half of the H200 sweep
+DEFAULT_TILES = ("4,8,1", "8,8,1", "8,4,1", "4,8,2", "4,16,2", "4,32,4")  # the fastest of the H200 sweep
 
 
 def time_scan(block: SS2D, x: torch.Tensor, steps: int) -> tuple[float, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""The selective scan of Mamba (S6) behind one function, with two interchangeable backends.
+"""The selective scan of Mamba (S6) behind one function, with interchangeable backends.
 
     h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t        (per channel d and state n)
     y_t = sum_n C_t[n] * h_t[n] + D * u_t
@@ -12,6 +12,8 @@ backend ran:
   `selective_scan_ref` has a backward that is quadratic in L) and runs anywhere, so CPU training, tests and machines
   without the extension work. For CPU inference it uses our compiled kernel where that can be built
   (`cpu_scan_kernel.py`), else a one-pass PyTorch loop.
+- "triton": SS2D's four directions in one Triton kernel of ours (`ss2d_scan_kernel.py`), which SS2D calls itself
+  (it needs the image layout); a single scan run through this function with that choice runs the torch backend.
 
 The recurrence always runs in fp32 with autocast disabled: exp(delta * A) and the long recurrences overflow or lose
 all precision in fp16, the main source of NaN losses reported for Mamba segmentation networks. Inputs may arrive in

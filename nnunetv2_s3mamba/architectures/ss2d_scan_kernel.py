@@ -32,9 +32,11 @@ __all__ = ["four_direction_scan", "TILES"]
 N_DIRECTIONS = 4
 
 # Channels per program, positions per chunk, warps per program: each (channels, N, chunk) fp32 tile lives in
-# registers, so larger tiles spill. Measured fastest of the tiles `benchmarks/ss2d_scan_gpu.py` swept at all four
-# vmamba-s stage sizes on an H200 (docs/BENCHMARKS.md).
-TILES = {"block_d": 4, "chunk": 32, "num_warps": 4}
+# registers. Chosen from 26 tiles that `benchmarks/ss2d_scan_gpu.py` timed at the four vmamba-s stage sizes on an
+# H200 (docs/BENCHMARKS.md): small chunks and one warp were fastest. Chunks of 4 were 2% faster still, but the
+# forward saves one state per chunk for the backward, and at chunks of 4 those states took 7.4 GiB more of a
+# training step's memory than at 8.
+TILES = {"block_d": 4, "chunk": 8, "num_warps": 1}
 
 
 @triton.jit
@@ -169,6 +171,24 @@ def _backward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, st
     tl.atomic_add(dbias_ptr + k * D + d, dbias_acc, mask=dmask)
 
 
+def _launch(kernel, grid: tuple[int, int], device: torch.device, *args, **kwargs) -> None:
+    """Run a kernel; a failure other than running out of memory becomes an error that says how to get around it.
+
+    `auto` picks this kernel on any CUDA GPU without mamba-ssm, including GPUs it was never run on: where Triton
+    cannot compile or run it, the user needs the switch to the PyTorch scan, not Triton's traceback alone.
+    """
+    try:
+        kernel[grid](*args, **kwargs)
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as error:
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+        raise RuntimeError(
+            f"The Triton selective scan failed on {where} ({type(error).__name__}: {str(error)[:500]}). "
+            "Set S3MAMBA_SCAN_BACKEND=torch to train and predict with the PyTorch scan instead, or install mamba-ssm "
+            "(its CUDA kernel is preferred where it imports); please report the GPU and this message.") from error
+
+
 def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
     """`t`, copied only where its last dimension is not contiguous: the kernels index channels and states by 1."""
     return t if t.stride(-1) == 1 else t.contiguous()
@@ -183,9 +203,9 @@ class _FourDirectionScan(torch.autograd.Function):
         y = u.new_zeros(batch, length, channels, dtype=torch.float32)
         states = u.new_empty(batch, N_DIRECTIONS, n_chunks, channels, d_state, dtype=torch.float32)
         grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
-        _forward_kernel[grid](u, delta, B, C, A, D, delta_bias, y, states, height, width, length, channels, n_chunks,
-                              *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1],
-                              DSTATE=d_state, BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
+        _launch(_forward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, y, states, height, width, length,
+                channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1],
+                DSTATE=d_state, BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
         ctx.save_for_backward(u, delta, B, C, A, D, delta_bias, states)
         ctx.launch = (height, width, block_d, chunk, num_warps)
         return y.to(u.dtype)
@@ -203,10 +223,10 @@ class _FourDirectionScan(torch.autograd.Function):
         dC = torch.zeros(C.shape, device=C.device, dtype=torch.float32)
         dA, dD, dbias = torch.zeros_like(A), torch.zeros_like(D), torch.zeros_like(delta_bias)
         grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
-        _backward_kernel[grid](u, delta, B, C, A, D, delta_bias, states, dy, du, ddelta, dB, dC, dA, dD, dbias,
-                               height, width, length, channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1],
-                               *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
-                               DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
+        _launch(_backward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, states, dy, du, ddelta, dB, dC,
+                dA, dD, dbias, height, width, length, channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1],
+                *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
+                DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
         return (du.to(u.dtype), ddelta, dB.to(B.dtype), dC.to(C.dtype), dA, dD, dbias,
                 None, None, None, None, None)
 

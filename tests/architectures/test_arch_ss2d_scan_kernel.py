@@ -103,6 +103,21 @@ def test_ss2d_with_the_triton_backend_equals_the_torch_backend(kernel_module, mo
         torch.testing.assert_close(grad, reference_grad, rtol=1e-4, atol=1e-5)
 
 
+def test_a_kernel_that_cannot_run_names_the_switch_to_the_pytorch_scan(kernel_module, monkeypatch):
+    """auto picks the kernel on GPUs it never ran on: a failure there must tell the user how to carry on."""
+    class Uncompilable:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                raise ValueError("unsupported instruction on this target")
+            return launch
+
+    monkeypatch.setattr(kernel_module, "_forward_kernel", Uncompilable())
+    t = _inputs()
+    with pytest.raises(RuntimeError, match=r"S3MAMBA_SCAN_BACKEND=torch.*mamba-ssm") as caught:
+        kernel_module.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5)
+    assert "unsupported instruction" in str(caught.value)
+
+
 def test_inconsistent_shapes_are_refused_with_the_shapes(kernel_module):
     t = _inputs()
     with pytest.raises(ValueError, match=r"u \(2, 15, 6\).*for a 5x5 image"):
