@@ -6,6 +6,11 @@
 #   bash experiments/gpu_session.sh OUT_DIR [STEP ...]     # default: ddp-step ddp-2gpu ddp-1gpu lr-rows (~20 min)
 #
 # Each step writes into OUT_DIR and appends a line to OUT_DIR/phases; a failing step does not stop the next.
+# Getting there with the device tool (2026-11-30): the tracked tree (11 MB, most of it docs/results), the device kit
+# (19 MB) and a copy of CVC-ClinicDB in .device/data-src (40 MB) exceed the tool's 64 MiB, so docs/results was moved
+# out of the checkout while the calls ran; one call starts `setup.sh`, the mamba-ssm build, `cvc_clinicdb.sh
+# prepare` and this script under setsid, and the next calls, each within the machine's 30 s idle window, wait and
+# pack OUT_DIR and runs/ into $OUT.
 #   ddp-step   the network's DDP training step, nnU-Net's SyncBatchNorm vs per-GPU norms (ddp_step_{2,1}gpu.json)
 #   ddp-step-compile   the same plus a torch.compile'd row (ddp_step_compile_{2,1}gpu.json)
 #   ddp-2gpu   nnUNetv2_train -num_gpus 2 (ddp_scaling_2gpu.json); then an interruption after epoch 1 simulated on
@@ -42,6 +47,9 @@
 #   tcma-fullres  a 2-GPU machine (~17 min): two runs of the 10-epoch full-resolution TCMA row
 #              (S3MambaTrainer_TCMAfullres_10epochs; runs/cvc_clinicdb_tcmafullres/ and .../run2/), GPU 0 at once, GPU 1
 #              after triton-scan there
+#   rows-20epochs  a 2-GPU machine (~22 min): issue 8's 20-epoch budget (runs/cvc_clinicdb_20epochs/), both models
+#              compiled as their trainers run by default (S3-Mamba on GPU 0; the U-Net on GPU 1), then on GPU 1 the
+#              15-epoch baseline row that rows-15epochs did not finish (eager, as the other 15-epoch rows)
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -227,6 +235,14 @@ tcma_fullres() {  # GPU 0: the full-resolution TCMA row; GPU 1: triton-scan (two
     wait
 }
 
+rows_20epochs() {
+    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_20epochs
+    nnUNet_compile=t row 0 S3MambaTrainer_20epochs &
+    nnUNet_compile=t row 1 nnUNetTrainer_20epochs
+    RUNS=runs/cvc_clinicdb_15epochs nnUNet_compile=f row 1 S3MambaTrainer_baseline_15epochs
+    wait
+}
+
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
     row 2 S3MambaTrainer_10epochs &
@@ -269,6 +285,7 @@ for step in $steps; do
     triton-scan) triton_scan 0 ;;
     network-before-after) network_before_after 0 ;;
     tcma-fullres) tcma_fullres ;;
+    rows-20epochs) rows_20epochs ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
