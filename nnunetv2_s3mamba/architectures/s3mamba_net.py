@@ -10,8 +10,8 @@ and their TCMA refinement (modulated - unmodulated), upsampled, is added to the 
 shapes the inference output too. With `tcma_full_resolution`, the head's full-resolution logits are a fourth TCMA
 level: TCMA modulates them pixel by pixel with the image and edge features at their own resolution (otherwise
 those features reach the output only average-pooled to 1/4 and coarser). Without TCMA, the level predictions are
-plain deep-supervision heads and the full-resolution logits come from the head alone. All heads exist whatever `deep_supervision` says, so the
-state_dict is the same in both modes.
+plain deep-supervision heads and the full-resolution logits come from the head alone. All heads exist whatever
+`deep_supervision` says, so the state_dict is the same in both modes.
 """
 from __future__ import annotations
 
@@ -90,8 +90,8 @@ class S3MambaNet(nn.Module):
         # R_i = conv1x1(F_i) of the decoder stages at 1/16, 1/8, 1/4 (coarse to fine, the decoder's order).
         self.level_heads = nn.ModuleList(nn.Linear(dims[N_STAGES - 1 - i], num_classes) for i in range(1, N_STAGES))
         self.tcma = TCMA(input_channels, num_classes, num_levels=N_STAGES - 1 + self.tcma_full_resolution,
-                         patch_sizes=tcma_patch_sizes,
-                         feature_channels=tcma_channels, mlp_hidden=tcma_mlp_hidden) if use_tcma else None
+                         patch_sizes=tcma_patch_sizes, feature_channels=tcma_channels,
+                         mlp_hidden=tcma_mlp_hidden) if use_tcma else None
         self.apply(_init_weights)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):

@@ -83,11 +83,11 @@ def resolve_scan_backend(backend: Optional[str], on_cuda: bool) -> str:
     `backend` None reads S3MAMBA_SCAN_BACKEND (default "auto"). "auto" on CUDA takes mamba-ssm's kernel where it
     is importable, else our Triton kernel (SS2D's four directions in one kernel, `ss2d_scan_kernel.py`) where
     Triton is, else the PyTorch scan; elsewhere the PyTorch scan. That order is measured (H200, vmamba-s training
-    step at batch 26, 320x384; docs/BENCHMARKS.md): mamba-ssm's scan is about twice as fast as ours in Triton, and
-    ours an order of magnitude faster than the PyTorch scan, and Triton comes with PyTorch's Linux CUDA wheels, so a
-    user without the compiled extension still trains at a usable speed. Asking for "mamba_ssm" or "triton" where it
-    cannot run is an error, not a silent fallback: a user who asked for a kernel must not measure or train the slow
-    path unknowingly.
+    step at batch 26, 320x384; docs/BENCHMARKS.md): 288.5 ms with mamba-ssm, 313-356 ms with ours in Triton, 1930 ms
+    with the PyTorch scan; and Triton comes with PyTorch's Linux CUDA wheels, so a user without the compiled
+    extension, which PyPI ships only as source, still trains at nearly its speed. Asking for "mamba_ssm" or
+    "triton" where it cannot run is an error, not a silent fallback: a user who asked for a kernel must not measure
+    or train the slow path unknowingly.
     """
     requested = _requested_backend(backend)
     if requested == "torch":

@@ -181,4 +181,5 @@ def test_compile_follows_nnunet_except_for_the_unmeasured_torch_scan(monkeypatch
     messages: list[str] = []
     trainer.print_to_log_file = lambda *args, **kwargs: messages.append(" ".join(map(str, args)))
     assert trainer._do_i_compile() is compiles
-    assert any("nnUNet_compile=1" in m for m in messages) == (env is None and device == "cuda" and backend != "mamba_ssm")
+    explained = env is None and device == "cuda" and backend != "mamba_ssm"
+    assert any("nnUNet_compile=1" in m for m in messages) == explained
