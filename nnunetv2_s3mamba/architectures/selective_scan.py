@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 from typing import Callable, Iterator, Optional
 
 import torch
@@ -68,6 +69,38 @@ def _triton_import_error() -> Optional[str]:
     return None
 
 
+@functools.lru_cache(maxsize=None)
+def _triton_kernel_error(device_index: int) -> Optional[str]:
+    """None where our Triton scan compiles and runs, forward and backward, on this CUDA device; else why not.
+
+    Tried once per device and process on tiny inputs: "auto" picks the kernel on GPUs it never ran on, and a GPU
+    that cannot run it must get the PyTorch scan from the start (with a warning that says why), not an error in the
+    middle of training.
+    """
+    if not torch.cuda.is_available():
+        return "no CUDA device"
+    try:
+        from nnunetv2_s3mamba.architectures.ss2d_scan_kernel import smoke_test
+        smoke_test(torch.device("cuda", device_index))
+    except Exception as error:  # a Triton compile or launch error, or an import error of its backend
+        message = f"{type(error).__name__}: {str(error)[:300]}"
+        warnings.warn(f"S3-Mamba's Triton scan cannot run on CUDA device {device_index} ({message}); using the "
+                      f"PyTorch scan, which is much slower on a GPU. Install mamba-ssm, or set {BACKEND_ENV_VAR}=torch "
+                      "to silence this.", RuntimeWarning, stacklevel=2)
+        return message
+    return None
+
+
+def _auto_cuda_backend(kernel: Optional[Callable]) -> str:
+    """mamba-ssm where it imports, else our Triton kernel where it runs on the current GPU, else the PyTorch scan."""
+    if kernel is not None:
+        return "mamba_ssm"
+    if _triton_import_error() is None and _triton_kernel_error(torch.cuda.current_device()
+                                                               if torch.cuda.is_available() else 0) is None:
+        return "triton"
+    return "torch"
+
+
 def _requested_backend(backend: Optional[str]) -> str:
     requested = (backend if backend is not None else os.environ.get(BACKEND_ENV_VAR, "auto")).strip().lower()
     if requested not in SCAN_BACKENDS:
@@ -82,7 +115,8 @@ def resolve_scan_backend(backend: Optional[str], on_cuda: bool) -> str:
 
     `backend` None reads S3MAMBA_SCAN_BACKEND (default "auto"). "auto" on CUDA takes mamba-ssm's kernel where it
     is importable, else our Triton kernel (SS2D's four directions in one kernel, `ss2d_scan_kernel.py`) where
-    Triton is, else the PyTorch scan; elsewhere the PyTorch scan. That order is measured (H200, vmamba-s training
+    Triton imports and the kernel runs on the current GPU (tried once), else the PyTorch scan; elsewhere the PyTorch
+    scan. That order is measured (H200, vmamba-s training
     step at batch 26, 320x384; docs/BENCHMARKS.md): 288.5 ms with mamba-ssm, 313-356 ms with ours in Triton, 1930 ms
     with the PyTorch scan; and Triton comes with PyTorch's Linux CUDA wheels, so a user without the compiled
     extension, which PyPI ships only as source, still trains at nearly its speed. Asking for "mamba_ssm" or
@@ -104,9 +138,7 @@ def resolve_scan_backend(backend: Optional[str], on_cuda: bool) -> str:
         return "triton"
     kernel, detail = _import_mamba_kernel()
     if requested == "auto":
-        if not on_cuda:
-            return "torch"
-        return "mamba_ssm" if kernel is not None else "triton" if _triton_import_error() is None else "torch"
+        return _auto_cuda_backend(kernel) if on_cuda else "torch"
     if kernel is None:
         raise RuntimeError(f"Selective-scan backend 'mamba_ssm' was requested but mamba_ssm cannot be imported "
                            f"({detail}). Install it "

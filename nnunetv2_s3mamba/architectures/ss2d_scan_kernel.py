@@ -27,7 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["four_direction_scan", "TILES"]
+__all__ = ["four_direction_scan", "smoke_test", "TILES"]
 
 N_DIRECTIONS = 4
 
@@ -229,6 +229,28 @@ class _FourDirectionScan(torch.autograd.Function):
                 DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
         return (du.to(u.dtype), ddelta, dB.to(B.dtype), dC.to(C.dtype), dA, dD, dbias,
                 None, None, None, None, None)
+
+
+@torch.inference_mode(False)
+@torch.enable_grad()
+def smoke_test(device: torch.device) -> None:
+    """Forward and backward of a tiny four-direction scan on `device`, in bf16 as training runs it: compiles both
+    kernels there, so a GPU or Triton installation that cannot run them fails here, at once. Gradients are switched
+    on whatever the caller's context: the first scan of `nnUNetv2_predict` runs under inference mode."""
+    generator = torch.Generator().manual_seed(0)
+    height, width, channels, d_state = 3, 5, 6, 16
+
+    def random(*shape: int, dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator).to(device=device, dtype=dtype).requires_grad_()
+
+    u = random(1, height * width, channels)
+    delta, B, C = (random(1, height * width, N_DIRECTIONS, n) for n in (channels, d_state, d_state))
+    A = -torch.rand(N_DIRECTIONS * channels, d_state, generator=generator).to(device) - 0.5
+    D, bias = (random(N_DIRECTIONS * channels, dtype=torch.float32) for _ in range(2))
+    y = four_direction_scan(u, delta, A, B, C, D, bias, height, width)
+    torch.autograd.grad(y.float().sum(), [u, delta, B, C, D, bias])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,

@@ -126,13 +126,38 @@ def test_inconsistent_shapes_are_refused_with_the_shapes(kernel_module):
 
 def test_auto_prefers_mamba_ssm_then_triton_then_torch_on_cuda_and_torch_elsewhere(monkeypatch):
     monkeypatch.delenv(scan_module.BACKEND_ENV_VAR, raising=False)
+    monkeypatch.setattr(scan_module, "_triton_kernel_error", lambda device_index: None)
     monkeypatch.setattr(scan_module, "_import_mamba_kernel", lambda: (object(), "2.3.2"))
     assert resolve_scan_backend("auto", on_cuda=True) == "mamba_ssm"
     monkeypatch.setattr(scan_module, "_import_mamba_kernel", lambda: (None, "ImportError: no mamba_ssm"))
     assert resolve_scan_backend("auto", on_cuda=True) == "triton"
     assert resolve_scan_backend("auto", on_cuda=False) == "torch"
+    monkeypatch.setattr(scan_module, "_triton_kernel_error", lambda device_index: "CompilationError: sm_60")
+    assert resolve_scan_backend("auto", on_cuda=True) == "torch"
     monkeypatch.setattr(scan_module, "_triton_import_error", lambda: "ImportError: no triton")
     assert resolve_scan_backend("auto", on_cuda=True) == "torch"
+
+
+def test_a_gpu_that_cannot_run_the_kernel_gets_the_pytorch_scan_with_a_warning_that_says_why(monkeypatch):
+    import nnunetv2_s3mamba.architectures.ss2d_scan_kernel as kernel
+
+    def cannot_compile(device):
+        raise RuntimeError("PTX .version 8.4 does not support .target sm_60")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(kernel, "smoke_test", cannot_compile)
+    scan_module._triton_kernel_error.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"device 0 .*sm_60.*PyTorch scan.*mamba-ssm"):
+            assert "sm_60" in scan_module._triton_kernel_error(0)
+    finally:
+        scan_module._triton_kernel_error.cache_clear()
+
+
+def test_the_smoke_test_runs_both_kernels_also_when_called_under_inference_mode(kernel_module):
+    kernel_module.smoke_test(torch.device(DEVICE))
+    with torch.inference_mode():                 # where prediction's first scan asks for the backend
+        kernel_module.smoke_test(torch.device(DEVICE))
 
 
 def test_triton_backend_by_name_refuses_the_cpu_without_interpreter_and_a_missing_triton(monkeypatch):
