@@ -33,8 +33,11 @@ def test_training_finished_with_curriculum_outputs(trained):
     history = json.loads((fold / "curriculum_history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]
     assert history[0]["lambda"] == 1.0 and history[1]["lambda"] < history[0]["lambda"]
-    assert history[0]["weight_quantiles"] != history[1]["weight_quantiles"]
-    assert history[0]["stratum_mean_weight"]["large"] > history[0]["stratum_mean_weight"]["small"]
+    # Easy (large) lesions first, then the focus moves to the small ones. (Not the weight quantiles: with lambda
+    # going from 1 to 0 the weights are the rank-normalised difficulties mirrored, often the same sorted values.)
+    before, after = history[0]["stratum_mean_weight"], history[1]["stratum_mean_weight"]
+    assert before["large"] > before["small"]
+    assert after["small"] > before["small"] and after["large"] < before["large"]
     assert all(h["losses_used"] == h["samples_drawn"] > 0 for h in history)
     log = "".join(p.read_text() for p in fold.glob("training_log_*.txt"))
     assert log.count("Curriculum: lambda=") == 2 and log.count("small-lesion share drawn") == 2
