@@ -48,8 +48,10 @@
 #              (S3MambaTrainer_TCMAfullres_10epochs; runs/cvc_clinicdb_tcmafullres/ and .../run2/), GPU 0 at once, GPU 1
 #              after triton-scan there
 #   rows-20epochs  a 2-GPU machine (~22 min): issue 8's 20-epoch budget (runs/cvc_clinicdb_20epochs/), both models
-#              compiled as their trainers run by default (S3-Mamba on GPU 0; the U-Net on GPU 1), then on GPU 1 the
-#              15-epoch baseline row that rows-15epochs did not finish (eager, as the other 15-epoch rows)
+#              compiled as their trainers run by default (S3-Mamba on GPU 0; the U-Net on GPU 1), then on GPU 1
+#              scan-backends-compiled
+#   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
+#              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -235,11 +237,21 @@ tcma_fullres() {  # GPU 0: the full-resolution TCMA row; GPU 1: triton-scan (two
     wait
 }
 
+scan_backends_compiled() {  # scan_backends_compiled GPU
+    local backend
+    for backend in triton mamba_ssm; do
+        CUDA_VISIBLE_DEVICES=$1 S3MAMBA_SCAN_BACKEND=$backend TORCHINDUCTOR_COMPILE_THREADS=8 python3 \
+            benchmarks/network_gpu.py --presets vmamba-s --steps 10 --compile \
+            > "$out/network_compiled_$backend.json" 2> "$out/network_compiled_$backend.err"
+        phase "network-compiled-$backend"
+    done
+}
+
 rows_20epochs() {
     local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_20epochs
     nnUNet_compile=t row 0 S3MambaTrainer_20epochs &
     nnUNet_compile=t row 1 nnUNetTrainer_20epochs
-    RUNS=runs/cvc_clinicdb_15epochs nnUNet_compile=f row 1 S3MambaTrainer_baseline_15epochs
+    scan_backends_compiled 1
     wait
 }
 
@@ -286,6 +298,7 @@ for step in $steps; do
     network-before-after) network_before_after 0 ;;
     tcma-fullres) tcma_fullres ;;
     rows-20epochs) rows_20epochs ;;
+    scan-backends-compiled) scan_backends_compiled 0 ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
