@@ -67,12 +67,13 @@ def evaluate(pred_dir: Path, labels_dir: Path, strata: dict[str, str]) -> dict[s
         if pred.shape != gt.shape:
             raise ValueError(f"{pred_dir / label_path.name}: shape {pred.shape}, label {gt.shape}")
         fp_d, fn_d, false_alarms = error_distances(pred, gt)
+        tp, fp_bands, fn_bands = int((pred & gt).sum()), band_counts(fp_d), band_counts(fn_d)
         for stratum in (strata[case], "all"):
             t = totals.setdefault(stratum, {"tp": 0, "fp": [0] * (len(BANDS) + 1), "fn": [0] * (len(BANDS) + 1),
                                             "false_alarms": 0})
-            t["tp"] += int((pred & gt).sum())
-            t["fp"] = [a + b for a, b in zip(t["fp"], band_counts(fp_d))]
-            t["fn"] = [a + b for a, b in zip(t["fn"], band_counts(fn_d))]
+            t["tp"] += tp
+            t["fp"] = [a + b for a, b in zip(t["fp"], fp_bands)]
+            t["fn"] = [a + b for a, b in zip(t["fn"], fn_bands)]
             t["false_alarms"] += false_alarms
     return {stratum: stratum_summary(t["tp"], t["fp"], t["fn"], t["false_alarms"]) for stratum, t in totals.items()}
 

@@ -208,10 +208,15 @@ triton_scan() {  # triton_scan GPU: the "triton" scan backend's tests on the GPU
     CUDA_VISIBLE_DEVICES=$1 python3 benchmarks/ss2d_scan_gpu.py ${TRITON_TILES:+--tiles $TRITON_TILES} \
         > "$out/ss2d_scan_gpu.json" 2> "$out/ss2d_scan_gpu.err"
     phase ss2d-scan-gpu
-    local backend
+    network_per_backend "$1" network
+}
+
+network_per_backend() {  # network_per_backend GPU NAME [OPTION...]: the network step with each scan backend
+    local gpu=$1 name=$2 backend
+    shift 2
     for backend in mamba_ssm triton; do
-        CUDA_VISIBLE_DEVICES=$1 S3MAMBA_SCAN_BACKEND=$backend python3 benchmarks/network_gpu.py --presets vmamba-s \
-            --steps 10 > "$out/network_$backend.json" 2> "$out/network_$backend.err"
+        CUDA_VISIBLE_DEVICES=$gpu S3MAMBA_SCAN_BACKEND=$backend python3 benchmarks/network_gpu.py --presets vmamba-s \
+            --steps 10 "$@" > "$out/${name}_$backend.json" 2> "$out/${name}_$backend.err"
     done
 }
 
@@ -238,13 +243,7 @@ tcma_fullres() {  # GPU 0: the full-resolution TCMA row; GPU 1: triton-scan (two
 }
 
 scan_backends_compiled() {  # scan_backends_compiled GPU
-    local backend
-    for backend in triton mamba_ssm; do
-        CUDA_VISIBLE_DEVICES=$1 S3MAMBA_SCAN_BACKEND=$backend TORCHINDUCTOR_COMPILE_THREADS=8 python3 \
-            benchmarks/network_gpu.py --presets vmamba-s --steps 10 --compile \
-            > "$out/network_compiled_$backend.json" 2> "$out/network_compiled_$backend.err"
-        phase "network-compiled-$backend"
-    done
+    TORCHINDUCTOR_COMPILE_THREADS=8 network_per_backend "$1" network_compiled --compile
 }
 
 rows_20epochs() {

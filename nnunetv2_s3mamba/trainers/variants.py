@@ -48,7 +48,7 @@ ABLATION_ROWS: tuple[type[S3MambaTrainer], ...] = (
 # 1e-3 beat the paper's 1e-4 on the quickstart's synthetic set but learned more slowly and less stably on
 # CVC-ClinicDB (docs/RESULTS.md); the rows stay so that the comparison can be rerun.
 LEARNING_RATE_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_lr1e3, S3MambaTrainer_baseline_lr1e3)
-# Where TCMA acts (issue 8: S3-Mamba's boundary specks and small-lesion deficit against the U-Net).
+# Where TCMA acts (issue 8: also at full resolution; no small-lesion gain in two CVC-ClinicDB runs, docs/RESULTS.md).
 TCMA_PLACEMENT_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_TCMAfullres,)
 SCHEDULE_EPOCHS: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 50, 100, 500, 1000)
 
