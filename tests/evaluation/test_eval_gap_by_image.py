@@ -1,0 +1,51 @@
+"""experiments/gap_by_image.py: which frames carry a pooled-IoU gap between two models."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
+from gap_by_image import confusion, gap_by_image, read_confusions  # noqa: E402
+
+
+def _square(size: int, at: int = 5) -> np.ndarray:
+    mask = np.zeros((40, 40), bool)
+    mask[at:at + size, at:at + size] = True
+    return mask
+
+
+def test_a_gap_made_by_one_grossly_wrong_frame_is_attributed_to_it():
+    gts = {"a": _square(10), "b": _square(10), "c": _square(4), "d": _square(4)}
+    reference = {f: confusion(gt, gt) for f, gt in gts.items()}
+    model_preds = dict(gts)
+    model_preds["c"] = _square(12)                   # lesion of 16 px drawn as 144 px: IoU 16/144
+    model_preds["a"] = _square(10) & ~_square(1, 5)  # one pixel missed: IoU 99/100
+    model = {f: confusion(model_preds[f], gts[f]) for f in gts}
+    result = gap_by_image(reference, model, {"a": "large", "b": "large", "c": "small", "d": "small"}, top=2)
+
+    small = result["small"]
+    assert small["gap"] == pytest.approx(100 - 100 * 32 / 160, abs=0.01)
+    assert small["top_frames"][0]["frame"] == "c"
+    assert small["top_frames"][0]["gap_share"] == pytest.approx(small["gap"], abs=0.01)
+    assert small["gap_without_top_frames"]["1"] == 0.0
+    assert (small["frames_model_better"], small["frames_model_worse"]) == (0, 1)
+    assert small["per_image_iou_difference_median"] == pytest.approx((-(1 - 16 / 144)) / 2, abs=1e-4)
+
+    large = result["large"]
+    assert large["gap"] == pytest.approx(100 - 100 * 199 / 200, abs=0.01)
+    assert large["frames_model_worse"] == 0           # 1 IoU point is inside the 2-point margin
+    assert result["all"]["frames"] == 4 and result["all"]["top_frames"][0]["frame"] == "c"
+
+
+def test_missing_or_mismatched_predictions_are_named(tmp_path):
+    labels, preds = tmp_path / "labels", tmp_path / "pred"
+    labels.mkdir()
+    preds.mkdir()
+    Image.fromarray(_square(4).astype(np.uint8)).save(labels / "x.png")
+    with pytest.raises(FileNotFoundError, match="x.png"):
+        read_confusions(preds, labels)
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(preds / "x.png")
+    with pytest.raises(ValueError, match="shape"):
+        read_confusions(preds, labels)
