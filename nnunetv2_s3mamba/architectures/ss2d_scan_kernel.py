@@ -15,6 +15,11 @@ fp32, whatever the input dtype. The four directions add their outputs (and their
 into one fp32 buffer with atomic adds, so no per-direction copy of either is kept; like mamba-ssm's dB, such sums
 are not bit-reproducible between runs.
 
+The forward and backward are PyTorch custom operators (`s3mamba::four_direction_scan_fwd`/`_bwd`, with their
+output shapes and their gradient registered), so that torch.compile keeps a network around them in one graph: called
+from an autograd Function, the compiled step with this kernel gained 14% where mamba-ssm's operators gained 36%
+(H200, docs/BENCHMARKS.md, eighth run).
+
 Triton is imported only when this module is: SS2D imports it only for the "triton" scan backend. On the CPU the
 kernels run under Triton's interpreter (TRITON_INTERPRET=1), which is how the tests check them against the
 PyTorch scan.
@@ -26,6 +31,7 @@ from typing import Optional
 import torch
 import triton
 import triton.language as tl
+from torch import Tensor
 
 __all__ = ["four_direction_scan", "smoke_test", "TILES"]
 
@@ -194,41 +200,67 @@ def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
-class _FourDirectionScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, delta, B, C, A, D, delta_bias, height, width, block_d, chunk, num_warps):
-        batch, length, channels = u.shape
-        d_state = A.shape[-1]
-        n_chunks = triton.cdiv(length, chunk)
-        y = u.new_zeros(batch, length, channels, dtype=torch.float32)
-        states = u.new_empty(batch, N_DIRECTIONS, n_chunks, channels, d_state, dtype=torch.float32)
-        grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
-        _launch(_forward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, y, states, height, width, length,
-                channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1],
-                DSTATE=d_state, BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
-        ctx.save_for_backward(u, delta, B, C, A, D, delta_bias, states)
-        ctx.launch = (height, width, block_d, chunk, num_warps)
-        return y.to(u.dtype)
+@torch.library.custom_op("s3mamba::four_direction_scan_fwd", mutates_args=())
+def _scan_forward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor,
+                  height: int, width: int, block_d: int, chunk: int, num_warps: int) -> tuple[Tensor, Tensor]:
+    """y in u's dtype, and each chunk's initial state (fp32) for the backward."""
+    u, delta, B, C = (_unit_last_stride(t) for t in (u, delta, B, C))
+    batch, length, channels = u.shape
+    n_chunks = triton.cdiv(length, chunk)
+    y = u.new_zeros(batch, length, channels, dtype=torch.float32)
+    states = u.new_empty(batch, N_DIRECTIONS, n_chunks, channels, A.shape[-1], dtype=torch.float32)
+    grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
+    _launch(_forward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, y, states, height, width, length,
+            channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1],
+            DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
+    return y.to(u.dtype), states
 
-    @staticmethod
-    def backward(ctx, dy):
-        u, delta, B, C, A, D, delta_bias, states = ctx.saved_tensors
-        height, width, block_d, chunk, num_warps = ctx.launch
-        batch, length, channels = u.shape
-        n_chunks = states.shape[2]
-        dy = _unit_last_stride(dy)
-        du = u.new_zeros(batch, length, channels, dtype=torch.float32)
-        ddelta = torch.empty(delta.shape, device=delta.device, dtype=delta.dtype)  # contiguous (batch, L, 4, d)
-        dB = torch.zeros(B.shape, device=B.device, dtype=torch.float32)
-        dC = torch.zeros(C.shape, device=C.device, dtype=torch.float32)
-        dA, dD, dbias = torch.zeros_like(A), torch.zeros_like(D), torch.zeros_like(delta_bias)
-        grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
-        _launch(_backward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, states, dy, du, ddelta, dB, dC,
-                dA, dD, dbias, height, width, length, channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1],
-                *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
-                DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
-        return (du.to(u.dtype), ddelta, dB.to(B.dtype), dC.to(C.dtype), dA, dD, dbias,
-                None, None, None, None, None)
+
+@_scan_forward.register_fake
+def _(u, delta, B, C, A, D, delta_bias, height, width, block_d, chunk, num_warps):
+    batch, length, channels = u.shape
+    n_chunks = (length + chunk - 1) // chunk
+    return (u.new_empty(batch, length, channels),
+            u.new_empty(batch, N_DIRECTIONS, n_chunks, channels, A.shape[-1], dtype=torch.float32))
+
+
+@torch.library.custom_op("s3mamba::four_direction_scan_bwd", mutates_args=())
+def _scan_backward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor,
+                   states: Tensor, dy: Tensor, height: int, width: int, block_d: int, chunk: int, num_warps: int
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Gradients of u, delta, B, C (in their dtypes; delta's contiguous), A, D and delta_bias (fp32)."""
+    u, delta, B, C, dy = (_unit_last_stride(t) for t in (u, delta, B, C, dy))
+    batch, length, channels = u.shape
+    du = u.new_zeros(batch, length, channels, dtype=torch.float32)
+    ddelta = delta.new_empty(delta.shape)  # contiguous (batch, L, 4, d)
+    dB = torch.zeros(B.shape, device=B.device, dtype=torch.float32)
+    dC = torch.zeros(C.shape, device=C.device, dtype=torch.float32)
+    dA, dD, dbias = torch.zeros_like(A), torch.zeros_like(D), torch.zeros_like(delta_bias)
+    grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
+    _launch(_backward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, states, dy, du, ddelta, dB, dC,
+            dA, dD, dbias, height, width, length, channels, states.shape[2], *u.stride()[:-1], *delta.stride()[:-1],
+            *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
+            DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
+    return du.to(u.dtype), ddelta, dB.to(B.dtype), dC.to(C.dtype), dA, dD, dbias
+
+
+@_scan_backward.register_fake
+def _(u, delta, B, C, A, D, delta_bias, states, dy, height, width, block_d, chunk, num_warps):
+    return tuple(t.new_empty(t.shape) for t in (u, delta, B, C, A, D, delta_bias))
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    u, delta, B, C, A, D, delta_bias, *launch = inputs
+    ctx.save_for_backward(u, delta, B, C, A, D, delta_bias, output[1])
+    ctx.launch = launch
+
+
+def _backward(ctx, dy: Tensor, _d_states: Tensor):
+    grads = _scan_backward(*ctx.saved_tensors, dy, *ctx.launch)
+    return (*grads, None, None, None, None, None)
+
+
+_scan_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
 @torch.inference_mode(False)
@@ -274,6 +306,5 @@ def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B
                          f"A {tuple(A.shape)}, B {tuple(B.shape)}, C {tuple(C.shape)}, D {tuple(D.shape)}, "
                          f"delta_bias {tuple(delta_bias.shape)} for a {height}x{width} image")
     A, D, delta_bias = (t.float().contiguous() for t in (A, D, delta_bias))
-    u, delta, B, C = (_unit_last_stride(t) for t in (u, delta, B, C))
-    return _FourDirectionScan.apply(u, delta, B, C, A, D, delta_bias, height, width, block_d or TILES["block_d"],
-                                    chunk or TILES["chunk"], TILES["num_warps"])
+    return _scan_forward(u, delta, B, C, A, D, delta_bias, height, width, block_d or TILES["block_d"],
+                         chunk or TILES["chunk"], TILES["num_warps"])[0]

@@ -18,8 +18,9 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
   an explicit `nnUNet_compile` it compiles only where mamba-ssm's scan runs: that is the measured path (one graph
   per network through the scan's custom operators, `architectures/mamba_scan_op.py`; epochs a third shorter on an
-  H100 after about 4.5 minutes of compilation, docs/BENCHMARKS.md), while the PyTorch and Triton scans compiled on
-  a GPU have never been measured.
+  H100 after about 4.5 minutes of compilation, docs/BENCHMARKS.md). The PyTorch scan stays outside a compiled
+  graph and has never been timed compiled; the Triton scan compiled gained only 14% per network step while it was
+  an autograd Function, and its custom operators (one graph since) have not been timed on a GPU yet.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.
@@ -158,8 +159,8 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
         backend = resolve_scan_backend(None, on_cuda=True)
         if backend != "mamba_ssm":
             self.print_to_log_file(f"torch.compile is off: the selective scan runs on the '{backend}' backend here "
-                                   "(mamba-ssm not importable, or S3MAMBA_SCAN_BACKEND), a path never measured "
-                                   "compiled. Set nnUNet_compile=1 to compile anyway.")
+                                   "(mamba-ssm not importable, or S3MAMBA_SCAN_BACKEND), whose compiled training "
+                                   "has not been timed. Set nnUNet_compile=1 to compile anyway.")
             return False
         return True
 

@@ -103,6 +103,43 @@ def test_ss2d_with_the_triton_backend_equals_the_torch_backend(kernel_module, mo
         torch.testing.assert_close(grad, reference_grad, rtol=1e-4, atol=1e-5)
 
 
+def test_operators_pass_pytorchs_custom_operator_checks(kernel_module):
+    """Schema, fake (meta) implementation, registered gradient and AOT dispatch of the forward operator, with
+    strided B/C/delta slices of one projection output as SS2D passes them."""
+    t = {k: v.detach() for k, v in _inputs().items()}
+    projection = torch.cat([t["delta"], t["B"], t["C"]], dim=3).requires_grad_()   # (b, L, 4, d + 2n)
+    d, n = t["u"].shape[-1], t["B"].shape[-1]
+    delta, B, C = torch.split(projection, [d, n, n], dim=3)
+    args = (t["u"].requires_grad_(), delta, B, C, t["A"], t["D"], t["bias"], 3, 5, 4, 8, 1)
+    torch.library.opcheck(torch.ops.s3mamba.four_direction_scan_fwd.default, args)
+
+
+def test_ss2d_with_the_triton_backend_is_one_graph_and_compiles_to_the_eager_result(kernel_module):
+    """Dynamo sees the kernel as one operator: no graph break in SS2D (a break per SS2D costs a compiled network
+    most of its gain, docs/BENCHMARKS.md); compiled forward and gradients equal the eager ones."""
+    torch.manual_seed(2)
+    block = SS2D(d_model=6, d_state=4, scan_backend="triton").to(DEVICE)
+    x = torch.randn(2, 4, 3, 6, device=DEVICE, requires_grad=True)
+    explanation = torch._dynamo.explain(block)(x)
+    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
+    compiled = torch.compile(block, fullgraph=True, backend="aot_eager")
+    eager_out, out = block(x), compiled(x)
+    torch.testing.assert_close(out, eager_out, rtol=1e-5, atol=1e-5)
+    eager_grad, grad = (torch.autograd.grad(y.square().sum(), x)[0] for y in (eager_out, out))
+    torch.testing.assert_close(grad, eager_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_whole_network_is_one_graph_on_the_triton_branch(monkeypatch):
+    """The whole network traced by dynamo on meta tensors (the operators' fake implementations run) with SS2D's
+    Triton branch forced, as on a GPU without mamba-ssm: one graph, no break."""
+    from nnunetv2_s3mamba.architectures import build_s3mamba
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.ss2d"], "scan_backend_in_graph",
+                        lambda backend, on_cuda: "triton")
+    network = build_s3mamba("small", 3, 2, True).to("meta")
+    explanation = torch._dynamo.explain(network)(torch.empty(2, 3, 64, 96, device="meta"))
+    assert (explanation.graph_count, explanation.graph_break_count) == (1, 0), explanation.break_reasons
+
+
 def test_a_kernel_that_cannot_run_names_the_switch_to_the_pytorch_scan(kernel_module, monkeypatch):
     """auto picks the kernel on GPUs it never ran on: a failure there must tell the user how to carry on."""
     class Uncompilable:
