@@ -3,6 +3,8 @@
 # per lesion size. Runs on a GPU machine from the repository root with nnU-Net and this package importable.
 #
 #   bash experiments/cvc_clinicdb.sh prepare CVC_DIR          # convert + split (seed 0) + plan/preprocess
+#   KEEP_SEQUENCES=1 DATASET_ID=502 bash experiments/cvc_clinicdb.sh prepare CVC_DIR   # each video sequence on
+#                                                              # one side of the test split (no leak)
 #   bash experiments/cvc_clinicdb.sh train TRAINER GPU [FOLD]  # nnUNetv2_train in the background (setsid), log in $RUNS
 #   bash experiments/cvc_clinicdb.sh collect TRAINER [FOLD]    # wait, predict the test frames, evaluate per stratum
 #
@@ -19,7 +21,8 @@ raw_dataset() { echo "$nnUNet_raw/$(basename "$(ls -d "$nnUNet_raw"/Dataset"${DA
 
 case "$1" in
 prepare)
-    python3 -m nnunetv2_s3mamba.cli convert cvc -i "$2" -d "$DATASET_ID" --split --seed "$SEED" --no-progress
+    python3 -m nnunetv2_s3mamba.cli convert cvc -i "$2" -d "$DATASET_ID" --split --seed "$SEED" --no-progress \
+        ${KEEP_SEQUENCES:+--keep-sequences}
     nnUNetv2_plan_and_preprocess -d "$DATASET_ID" -c 2d -np "$N_PROC" -npfp "$N_PROC" --verify_dataset_integrity
     ;;
 train)

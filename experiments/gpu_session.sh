@@ -50,6 +50,9 @@
 #   rows-20epochs  a 2-GPU machine (~22 min): issue 8's 20-epoch budget (runs/cvc_clinicdb_20epochs/), both models
 #              compiled as their trainers run by default (S3-Mamba on GPU 0; the U-Net on GPU 1), then on GPU 1
 #              scan-backends-compiled
+#   sequences-20epochs  a 2-GPU machine (~25 min): the 20-epoch rows on the stricter split that keeps each video
+#              sequence on one side (Dataset502, `KEEP_SEQUENCES=1`; runs/cvc_clinicdb_sequences_20epochs/), S3-Mamba
+#              on GPU 0, the U-Net on GPU 1, then on GPU 1 scan-backends-compiled
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
@@ -254,6 +257,17 @@ rows_20epochs() {
     wait
 }
 
+sequences_20epochs() {
+    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_sequences_20epochs DATASET_ID=502
+    KEEP_SEQUENCES=1 bash experiments/cvc_clinicdb.sh prepare "${CVC_DIR:-../shared/data/CVC-ClinicDB}" \
+        > "$out/prepare_sequences.log" 2>&1
+    phase prepared-dataset502
+    nnUNet_compile=t row 0 S3MambaTrainer_20epochs &
+    nnUNet_compile=t row 1 nnUNetTrainer_20epochs
+    scan_backends_compiled 1
+    wait
+}
+
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
     row 2 S3MambaTrainer_10epochs &
@@ -297,6 +311,7 @@ for step in $steps; do
     network-before-after) network_before_after 0 ;;
     tcma-fullres) tcma_fullres ;;
     rows-20epochs) rows_20epochs ;;
+    sequences-20epochs) sequences_20epochs ;;
     scan-backends-compiled) scan_backends_compiled 0 ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
