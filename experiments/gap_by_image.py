@@ -6,8 +6,8 @@ Why: the pooled mIoU of a stratum (one confusion matrix over all its pixels, the
 frame with a large wrong region move the whole stratum. Before reading a gap between two models as "model B is
 worse on small lesions", it matters whether B is a little worse on most frames or grossly wrong on a few. For each
 frame this reports how much the gap (reference minus model, points) shrinks when that frame is left out, the gap
-with the top frames left out, and the per-image IoU differences (how many frames each model wins by more than a
-margin). 2D PNG masks, foreground > 0, matched by file name; strata from `size_strata.json`.
+with the top frames left out (with their pixel counts), and the per-image IoU differences (how many frames each
+model wins by more than a margin). 2D PNG masks, foreground > 0, matched by file name; strata from `size_strata.json`.
 """
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def stratum_gap(reference: dict[str, np.ndarray], model: dict[str, np.ndarray], 
     per_image = np.array([pooled_iou(m[None]) - pooled_iou(r[None]) for r, m in zip(ref, mod)]) / 100
     return {"frames": len(frames), "reference_iou": round(pooled_iou(ref), 2), "model_iou": round(pooled_iou(mod), 2),
             "gap": round(gap, 2),
-            "top_frames": [{"frame": frames[i], "gap_share": round(contribution[i], 2)} for i in order[:top]],
+            "top_frames": [{"frame": frames[i], "gap_share": round(contribution[i], 2),
+                            "reference_tp_fp_fn": ref[i].tolist(), "model_tp_fp_fn": mod[i].tolist()}
+                           for i in order[:top]],
             "gap_without_top_frames": without,
             "per_image_iou_difference_median": round(float(np.median(per_image)), 4),
             "frames_model_better": int((per_image > MARGIN).sum()),

@@ -29,6 +29,8 @@ def test_a_gap_made_by_one_grossly_wrong_frame_is_attributed_to_it():
     assert small["gap"] == pytest.approx(100 - 100 * 32 / 160, abs=0.01)
     assert small["top_frames"][0]["frame"] == "c"
     assert small["top_frames"][0]["gap_share"] == pytest.approx(small["gap"], abs=0.01)
+    assert small["top_frames"][0]["model_tp_fp_fn"] == [16, 128, 0]
+    assert small["top_frames"][0]["reference_tp_fp_fn"] == [16, 0, 0]
     assert small["gap_without_top_frames"]["1"] == 0.0
     assert (small["frames_model_better"], small["frames_model_worse"]) == (0, 1)
     assert small["per_image_iou_difference_median"] == pytest.approx((-(1 - 16 / 144)) / 2, abs=1e-4)
