@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from nnunetv2_s3mamba.conversion.split import load_strata_file
 from nnunetv2_s3mamba.evaluation.detection import components
 
 BANDS = (1.0, 2.0, 4.0, 8.0)  # upper edges in pixels; the last band is everything farther than 8 px
@@ -84,8 +85,7 @@ def main() -> None:
     parser.add_argument("strata", type=Path)
     parser.add_argument("predictions", nargs="+", help="NAME=PRED_DIR")
     args = parser.parse_args()
-    cases = json.loads(args.strata.read_text())["cases"]
-    strata = {case: entry["stratum"] for case, entry in cases.items()}
+    strata = {case: entry["stratum"] for case, entry in load_strata_file(args.strata)["cases"].items()}
     results = {}
     for item in args.predictions:
         name, _, folder = item.partition("=")

@@ -1,4 +1,5 @@
 """experiments/gap_by_image.py: which frames carry a pooled-IoU gap between two models."""
+import json
 import sys
 from pathlib import Path
 
@@ -7,7 +8,10 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-from gap_by_image import confusion, gap_by_image, read_confusions  # noqa: E402
+from gap_by_image import gap_by_image, main  # noqa: E402
+
+from nnunetv2_s3mamba.conversion.errors import ConversionError  # noqa: E402
+from nnunetv2_s3mamba.evaluation.metrics import confusion  # noqa: E402
 
 
 def _square(size: int, at: int = 5) -> np.ndarray:
@@ -41,13 +45,16 @@ def test_a_gap_made_by_one_grossly_wrong_frame_is_attributed_to_it():
     assert result["all"]["frames"] == 4 and result["all"]["top_frames"][0]["frame"] == "c"
 
 
-def test_missing_or_mismatched_predictions_are_named(tmp_path):
+def test_missing_or_mismatched_predictions_are_named(tmp_path, monkeypatch):
     labels, preds = tmp_path / "labels", tmp_path / "pred"
     labels.mkdir()
     preds.mkdir()
     Image.fromarray(_square(4).astype(np.uint8)).save(labels / "x.png")
-    with pytest.raises(FileNotFoundError, match="x.png"):
-        read_confusions(preds, labels)
+    strata = tmp_path / "size_strata.json"
+    strata.write_text(json.dumps({"cases": {"x": {"stratum": "small"}}}))
+    monkeypatch.setattr(sys, "argv", ["gap_by_image.py", str(labels), str(strata), str(preds), str(preds)])
+    with pytest.raises(ConversionError, match=r"no prediction.*\['x'\]"):
+        main()
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(preds / "x.png")
-    with pytest.raises(ValueError, match="shape"):
-        read_confusions(preds, labels)
+    with pytest.raises(ConversionError, match="shape"):
+        main()
