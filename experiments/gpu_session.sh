@@ -249,23 +249,24 @@ scan_backends_compiled() {  # scan_backends_compiled GPU
     TORCHINDUCTOR_COMPILE_THREADS=8 network_per_backend "$1" network_compiled --compile
 }
 
-rows_20epochs() {
-    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_20epochs
+twenty_epoch_rows() {  # into $RUNS, on $DATASET_ID: S3-Mamba on GPU 0 and the U-Net on GPU 1, both compiled as
+    local -x nnUNet_n_proc_DA=10  # their trainers run by default; then GPU 1: scan-backends-compiled
     nnUNet_compile=t row 0 S3MambaTrainer_20epochs &
     nnUNet_compile=t row 1 nnUNetTrainer_20epochs
     scan_backends_compiled 1
     wait
 }
 
+rows_20epochs() {
+    RUNS=runs/cvc_clinicdb_20epochs twenty_epoch_rows
+}
+
 sequences_20epochs() {
-    local -x nnUNet_n_proc_DA=10 RUNS=runs/cvc_clinicdb_sequences_20epochs DATASET_ID=502
+    local -x DATASET_ID=502
     KEEP_SEQUENCES=1 bash experiments/cvc_clinicdb.sh prepare "${CVC_DIR:-../shared/data/CVC-ClinicDB}" \
         > "$out/prepare_sequences.log" 2>&1
     phase prepared-dataset502
-    nnUNet_compile=t row 0 S3MambaTrainer_20epochs &
-    nnUNet_compile=t row 1 nnUNetTrainer_20epochs
-    scan_backends_compiled 1
-    wait
+    RUNS=runs/cvc_clinicdb_sequences_20epochs twenty_epoch_rows
 }
 
 four_gpus() {
