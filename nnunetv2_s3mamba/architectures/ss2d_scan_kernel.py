@@ -203,8 +203,7 @@ def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
 @torch.library.custom_op("s3mamba::four_direction_scan_fwd", mutates_args=())
 def _scan_forward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor,
                   height: int, width: int, block_d: int, chunk: int, num_warps: int) -> tuple[Tensor, Tensor]:
-    """y in u's dtype, and each chunk's initial state (fp32) for the backward."""
-    u, delta, B, C = (_unit_last_stride(t) for t in (u, delta, B, C))
+    """y in u's dtype, and each chunk's initial state (fp32) for the backward; u, delta, B, C with unit last stride."""
     batch, length, channels = u.shape
     n_chunks = triton.cdiv(length, chunk)
     y = u.new_zeros(batch, length, channels, dtype=torch.float32)
@@ -229,7 +228,7 @@ def _scan_backward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D:
                    states: Tensor, dy: Tensor, height: int, width: int, block_d: int, chunk: int, num_warps: int
                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Gradients of u, delta, B, C (in their dtypes; delta's contiguous), A, D and delta_bias (fp32)."""
-    u, delta, B, C, dy = (_unit_last_stride(t) for t in (u, delta, B, C, dy))
+    dy = _unit_last_stride(dy)
     batch, length, channels = u.shape
     du = u.new_zeros(batch, length, channels, dtype=torch.float32)
     ddelta = delta.new_empty(delta.shape)  # contiguous (batch, L, 4, d)
@@ -306,5 +305,6 @@ def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B
                          f"A {tuple(A.shape)}, B {tuple(B.shape)}, C {tuple(C.shape)}, D {tuple(D.shape)}, "
                          f"delta_bias {tuple(delta_bias.shape)} for a {height}x{width} image")
     A, D, delta_bias = (t.float().contiguous() for t in (A, D, delta_bias))
+    u, delta, B, C = (_unit_last_stride(t) for t in (u, delta, B, C))
     return _scan_forward(u, delta, B, C, A, D, delta_bias, height, width, block_d or TILES["block_d"],
                          chunk or TILES["chunk"], TILES["num_warps"])[0]
