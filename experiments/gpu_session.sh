@@ -53,6 +53,10 @@
 #   sequences-20epochs  a 2-GPU machine (~25 min): the 20-epoch rows on the stricter split that keeps each video
 #              sequence on one side (Dataset502, `KEEP_SEQUENCES=1`; runs/cvc_clinicdb_sequences_20epochs/), S3-Mamba
 #              on GPU 0, the U-Net on GPU 1, then on GPU 1 scan-backends-compiled
+#   prepare-sequences  Dataset502 (`KEEP_SEQUENCES=1 DATASET_ID=502 cvc_clinicdb.sh prepare`), any machine
+#   sequences-15epochs-1gpu  a 1-GPU machine (~17 min after prepare-sequences): the 15-epoch rows on Dataset502
+#              (runs/cvc_clinicdb_sequences_15epochs/), S3-Mamba and the U-Net side by side on GPU 0, both compiled
+#   triton-compiled  GPU 0: scan-backends-compiled for the Triton scan only (network_compiled_triton.json)
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
@@ -215,9 +219,9 @@ triton_scan() {  # triton_scan GPU: the "triton" scan backend's tests on the GPU
 }
 
 network_per_backend() {  # network_per_backend GPU NAME [OPTION...]: the network step with each scan backend
-    local gpu=$1 name=$2 backend
+    local gpu=$1 name=$2 backend  # of $BACKENDS (default: both)
     shift 2
-    for backend in mamba_ssm triton; do
+    for backend in ${BACKENDS:-mamba_ssm triton}; do
         CUDA_VISIBLE_DEVICES=$gpu S3MAMBA_SCAN_BACKEND=$backend python3 benchmarks/network_gpu.py --presets vmamba-s \
             --steps 10 "$@" > "$out/${name}_$backend.json" 2> "$out/${name}_$backend.err"
     done
@@ -261,12 +265,23 @@ rows_20epochs() {
     RUNS=runs/cvc_clinicdb_20epochs twenty_epoch_rows
 }
 
-sequences_20epochs() {
-    local -x DATASET_ID=502
-    KEEP_SEQUENCES=1 bash experiments/cvc_clinicdb.sh prepare "${CVC_DIR:-../shared/data/CVC-ClinicDB}" \
-        > "$out/prepare_sequences.log" 2>&1
+prepare_sequences() {  # Dataset502: the split that keeps each video sequence on one side
+    DATASET_ID=502 KEEP_SEQUENCES=1 bash experiments/cvc_clinicdb.sh prepare \
+        "${CVC_DIR:-../shared/data/CVC-ClinicDB}" > "$out/prepare_sequences.log" 2>&1
     phase prepared-dataset502
-    RUNS=runs/cvc_clinicdb_sequences_20epochs twenty_epoch_rows
+}
+
+sequences_20epochs() {
+    prepare_sequences
+    DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_20epochs twenty_epoch_rows
+}
+
+sequences_15epochs_1gpu() {  # both 15-epoch rows on Dataset502 side by side on GPU 0, compiled, 6 workers each
+    local -x DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_15epochs nnUNet_n_proc_DA=6
+    nnUNet_compile=t row 0 S3MambaTrainer_15epochs &
+    sleep 30  # the U-Net's compilation starts after S3-Mamba's has claimed its memory
+    nnUNet_compile=t row 0 nnUNetTrainer_15epochs
+    wait
 }
 
 four_gpus() {
@@ -314,6 +329,9 @@ for step in $steps; do
     rows-20epochs) rows_20epochs ;;
     sequences-20epochs) sequences_20epochs ;;
     scan-backends-compiled) scan_backends_compiled 0 ;;
+    triton-compiled) BACKENDS=triton scan_backends_compiled 0; phase triton-compiled ;;
+    prepare-sequences) prepare_sequences ;;
+    sequences-15epochs-1gpu) sequences_15epochs_1gpu ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
