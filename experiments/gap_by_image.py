@@ -1,6 +1,6 @@
 """Which test frames carry the pooled-IoU gap between two models, per lesion-size stratum.
 
-    python experiments/gap_by_image.py LABELS_DIR STRATA_JSON REFERENCE_DIR MODEL_DIR [--top 5]   # prints JSON
+    python experiments/gap_by_image.py LABELS_DIR STRATA_JSON REFERENCE_DIR MODEL_DIR [--top 5] [--cvc-sequences]
 
 Why: the pooled mIoU of a stratum (one confusion matrix over all its pixels, the paper's metric) lets a single
 frame with a large wrong region move the whole stratum. Before reading a gap between two models as "model B is
@@ -9,15 +9,22 @@ frame this reports how much the gap (reference minus model, points) shrinks when
 with the top frames left out (with their pixel counts), and the per-image IoU differences (how many frames each
 model wins by more than a margin). Masks, foreground and strata (`size_strata.json`) read as `s3mamba evaluate`
 reads them.
+
+With `--cvc-sequences` (CVC-ClinicDB frames named `..._<frame number>`) it also pools per video sequence: frames of
+one sequence are near-duplicates, so on a split that keeps sequences apart the independent units of a comparison
+are the sequences, not the frames. It reports each sequence's pooled IoU for both models, how many sequences each
+model wins, and the range of the gap when any one sequence is left out. Prints JSON.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
+from nnunetv2_s3mamba.conversion.cvc_sequences import cvc_sequence_of_frame
 from nnunetv2_s3mamba.evaluation.metrics import Confusion, pooled_scores
 from nnunetv2_s3mamba.evaluation.report import evaluate_folder
 
@@ -62,6 +69,39 @@ def gap_by_image(reference: dict[str, Confusion], model: dict[str, Confusion], s
             for name, frames in groups.items()}
 
 
+def sequence_gap(reference: dict[str, Confusion], model: dict[str, Confusion], sequence_of: dict[str, int]) -> dict:
+    """Per-sequence pooled IoU of both models, the sequences each wins by more than MARGIN, and the range of the gap
+    (reference minus model, points) when any single sequence is left out."""
+    frames_of: dict[int, list[str]] = {}
+    for frame in sorted(reference):
+        frames_of.setdefault(sequence_of[frame], []).append(frame)
+
+    def gap_of(frames: list[str]) -> float:
+        return pooled_iou([reference[f] for f in frames]) - pooled_iou([model[f] for f in frames])
+
+    per_sequence = {str(seq): {"frames": len(frames),
+                               "reference_iou": round(pooled_iou([reference[f] for f in frames]), 2),
+                               "model_iou": round(pooled_iou([model[f] for f in frames]), 2)}
+                    for seq, frames in sorted(frames_of.items())}
+    gaps = np.array([gap_of(frames) for frames in frames_of.values()]) / 100
+    left_out = [gap_of([f for f in reference if sequence_of[f] != seq]) for seq in frames_of] \
+        if len(frames_of) > 1 else []
+    return {"sequences": len(frames_of), "per_sequence": per_sequence,
+            "sequences_model_better": int((gaps < -MARGIN).sum()),
+            "sequences_model_worse": int((gaps > MARGIN).sum()),
+            "gap_leaving_out_one_sequence": [round(min(left_out), 2), round(max(left_out), 2)] if left_out else None}
+
+
+def cvc_sequences_of(frames: list[str]) -> dict[str, int]:
+    """Frame name (`..._<number>`, as `s3mamba convert cvc` names cases) -> CVC-ClinicDB video sequence."""
+    numbers = {f: re.search(r"(\d+)$", f) for f in frames}
+    unnamed = sorted(f for f, match in numbers.items() if match is None)
+    if unnamed:
+        raise ValueError(f"--cvc-sequences needs case names that end in the CVC-ClinicDB frame number (cvc_001, ...); "
+                         f"these do not: {unnamed[:5]}. Leave the option out for other datasets.")
+    return {f: cvc_sequence_of_frame(int(match.group(1))) for f, match in numbers.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("labels", type=Path)
@@ -69,14 +109,23 @@ def main() -> None:
     parser.add_argument("reference", type=Path, help="predictions of the reference model (e.g. nnU-Net's U-Net)")
     parser.add_argument("model", type=Path, help="predictions of the model compared with it")
     parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--cvc-sequences", action="store_true",
+                        help="also pool per CVC-ClinicDB video sequence (see the module docstring)")
     args = parser.parse_args()
     # `s3mamba evaluate`'s reader: the same cases, foreground, strata and checks (missing or mismatched predictions).
     reports = [evaluate_folder(pred_dir, args.labels, args.strata, show_progress=False)
                for pred_dir in (args.reference, args.model)]
     reference, model = ({r.case: r.confusion for r in report.cases} for report in reports)
     strata = {r.case: r.stratum for r in reports[0].cases}
-    print(json.dumps({"reference": str(args.reference), "model": str(args.model), "margin": MARGIN,
-                      "strata": gap_by_image(reference, model, strata, args.top)}, indent=1))
+    result = {"reference": str(args.reference), "model": str(args.model), "margin": MARGIN,
+              "strata": gap_by_image(reference, model, strata, args.top)}
+    if args.cvc_sequences:
+        sequence_of = cvc_sequences_of(sorted(reference))
+        result["sequences"] = {
+            name: sequence_gap({f: reference[f] for f in reference if name in ("all", strata[f])},
+                               {f: model[f] for f in reference if name in ("all", strata[f])}, sequence_of)
+            for name in result["strata"]}
+    print(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -58,3 +58,31 @@ def test_missing_or_mismatched_predictions_are_named(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(preds / "x.png")
     with pytest.raises(ConversionError, match="shape"):
         main()
+
+
+def test_per_sequence_pooling_counts_sequences_and_the_gap_without_each():
+    from gap_by_image import cvc_sequences_of, sequence_gap
+
+    sequence_of = cvc_sequences_of(["cvc_001", "cvc_025", "cvc_026", "cvc_068"])
+    assert sequence_of == {"cvc_001": 1, "cvc_025": 1, "cvc_026": 2, "cvc_068": 4}
+    gts = {f: _square(10) for f in sequence_of}
+    reference = {f: confusion(gt, gt) for f, gt in gts.items()}
+    model_preds = dict(gts)
+    model_preds["cvc_026"] = _square(5)              # sequence 2: IoU 25/100, the model loses it
+    model = {f: confusion(model_preds[f], gts[f]) for f in gts}
+    result = sequence_gap(reference, model, sequence_of)
+
+    assert result["sequences"] == 3
+    assert result["per_sequence"]["1"] == {"frames": 2, "reference_iou": 100.0, "model_iou": 100.0}
+    assert result["per_sequence"]["2"]["model_iou"] == 25.0
+    assert (result["sequences_model_better"], result["sequences_model_worse"]) == (0, 1)
+    # Leaving out sequence 2 closes the gap; leaving out sequence 1 (two good frames) widens it most:
+    # the model keeps 125 of 200 lesion pixels, IoU 62.5.
+    assert result["gap_leaving_out_one_sequence"] == [0.0, pytest.approx(100 - 62.5, abs=0.01)]
+
+
+def test_per_sequence_pooling_names_cases_without_a_frame_number():
+    from gap_by_image import cvc_sequences_of
+
+    with pytest.raises(ValueError, match=r"frame number.*\['lesion_a'\]"):
+        cvc_sequences_of(["cvc_001", "lesion_a"])
