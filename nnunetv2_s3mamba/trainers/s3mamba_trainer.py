@@ -16,11 +16,12 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
   stalls every step and gains nothing at these sample counts);
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
-  an explicit `nnUNet_compile` it compiles only where mamba-ssm's scan runs: that is the measured path (one graph
-  per network through the scan's custom operators, `architectures/mamba_scan_op.py`; epochs a third shorter on an
-  H100 after about 4.5 minutes of compilation, docs/BENCHMARKS.md). The PyTorch scan stays outside a compiled
-  graph and has never been timed compiled; the Triton scan compiled gained only 14% per network step while it was
-  an autograd Function, and its custom operators (one graph since) have not been timed on a GPU yet.
+  an explicit `nnUNet_compile` it stays off where the scan runs in PyTorch. Both GPU scans run as custom operators
+  inside one compiled graph and were measured faster compiled (docs/BENCHMARKS.md): mamba-ssm's
+  (`architectures/mamba_scan_op.py`; epochs a third shorter on an H100 after about 4.5 minutes of compilation) and
+  our Triton kernel's (`architectures/ss2d_scan_kernel.py`; network step -16%, memory -17% on an H200). The PyTorch
+  scan stays outside compiled graphs (`torch.compiler.disable`: its loops over steps and chunks would unroll), so
+  a compiled network breaks at every SS2D there; that path has never been timed compiled.
 
 Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.
@@ -152,15 +153,15 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
         self._unwrapped_network().deep_supervision = enabled
 
     def _do_i_compile(self) -> bool:
-        """nnU-Net's rule, except that unasked only mamba-ssm's scan is compiled (see the module docstring)."""
+        """nnU-Net's rule, except that unasked the PyTorch scan is not compiled (see the module docstring)."""
         nnunet_compiles = super()._do_i_compile()
         if not nnunet_compiles or "nnUNet_compile" in os.environ:
             return nnunet_compiles
         backend = resolve_scan_backend(None, on_cuda=True)
-        if backend != "mamba_ssm":
-            self.print_to_log_file(f"torch.compile is off: the selective scan runs on the '{backend}' backend here "
-                                   "(mamba-ssm not importable, or S3MAMBA_SCAN_BACKEND), whose compiled training "
-                                   "has not been timed. Set nnUNet_compile=1 to compile anyway.")
+        if backend == "torch":
+            self.print_to_log_file("torch.compile is off: the selective scan runs in PyTorch here (neither mamba-ssm "
+                                   "nor the Triton kernel can run, or S3MAMBA_SCAN_BACKEND=torch), whose compiled "
+                                   "training has not been timed. Set nnUNet_compile=1 to compile anyway.")
             return False
         return True
 

@@ -164,7 +164,7 @@ def test_network_builder_sets_bf16_autocast_for_training_and_prediction(monkeypa
 @pytest.mark.parametrize("env, device, backend, compiles", [
     (None, "cuda", "mamba_ssm", True),     # nnU-Net's default, on the measured path
     (None, "cuda", "torch", False),        # unasked, the PyTorch scan stays eager (and the log says why)
-    (None, "cuda", "triton", False),       # so does our Triton kernel (auto's choice without mamba-ssm)
+    (None, "cuda", "triton", True),        # our Triton kernel (auto's choice without mamba-ssm) compiles too
     ("1", "cuda", "torch", True),          # asked for: compiled whatever the scan
     ("f", "cuda", "mamba_ssm", False),     # nnU-Net's switch turns it off
     (None, "cpu", "mamba_ssm", False),     # nnU-Net never compiles on the CPU
@@ -181,5 +181,5 @@ def test_compile_follows_nnunet_except_for_the_unmeasured_torch_scan(monkeypatch
     messages: list[str] = []
     trainer.print_to_log_file = lambda *args, **kwargs: messages.append(" ".join(map(str, args)))
     assert trainer._do_i_compile() is compiles
-    explained = env is None and device == "cuda" and backend != "mamba_ssm"
+    explained = env is None and device == "cuda" and backend == "torch"
     assert any("nnUNet_compile=1" in m for m in messages) == explained
