@@ -54,8 +54,9 @@
 #              sequence on one side (Dataset502, `KEEP_SEQUENCES=1`; runs/cvc_clinicdb_sequences_20epochs/), S3-Mamba
 #              on GPU 0, the U-Net on GPU 1, then on GPU 1 scan-backends-compiled
 #   prepare-sequences  Dataset502 (`KEEP_SEQUENCES=1 DATASET_ID=502 cvc_clinicdb.sh prepare`), any machine
-#   sequences-15epochs-1gpu  a 1-GPU machine (~17 min after prepare-sequences): the 15-epoch rows on Dataset502
-#              (runs/cvc_clinicdb_sequences_15epochs/), S3-Mamba and the U-Net side by side on GPU 0, both compiled
+#   sequences-15epochs-1gpu  a 1-GPU machine (19 min on an H200 after prepare-sequences and the mamba-ssm build):
+#              the 15-epoch rows on Dataset502 (runs/cvc_clinicdb_sequences_15epochs/), S3-Mamba and the U-Net side
+#              by side on GPU 0, both compiled
 #   triton-compiled  GPU 0: scan-backends-compiled for the Triton scan only (network_compiled_triton.json)
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
@@ -265,7 +266,8 @@ rows_20epochs() {
     RUNS=runs/cvc_clinicdb_20epochs twenty_epoch_rows
 }
 
-prepare_sequences() {  # Dataset502: the split that keeps each video sequence on one side
+prepare_sequences() {  # Dataset502: the split that keeps each video sequence on one side (phase line of its own,
+    # since sequences-20epochs calls it inside its step)
     DATASET_ID=502 KEEP_SEQUENCES=1 bash experiments/cvc_clinicdb.sh prepare \
         "${CVC_DIR:-../shared/data/CVC-ClinicDB}" > "$out/prepare_sequences.log" 2>&1
     phase prepared-dataset502
@@ -329,7 +331,7 @@ for step in $steps; do
     rows-20epochs) rows_20epochs ;;
     sequences-20epochs) sequences_20epochs ;;
     scan-backends-compiled) scan_backends_compiled 0 ;;
-    triton-compiled) BACKENDS=triton scan_backends_compiled 0; phase triton-compiled ;;
+    triton-compiled) BACKENDS=triton scan_backends_compiled 0 ;;
     prepare-sequences) prepare_sequences ;;
     sequences-15epochs-1gpu) sequences_15epochs_1gpu ;;
     four-gpus) four_gpus ;;
