@@ -56,7 +56,9 @@
 #   prepare-sequences  Dataset502 (`KEEP_SEQUENCES=1 DATASET_ID=502 cvc_clinicdb.sh prepare`), any machine
 #   sequences-15epochs-1gpu  a 1-GPU machine (19 min on an H200 after prepare-sequences and the mamba-ssm build):
 #              the 15-epoch rows on Dataset502 (runs/cvc_clinicdb_sequences_15epochs/), S3-Mamba and the U-Net side
-#              by side on GPU 0, both compiled
+#              by side on GPU 0, both compiled, 6 augmentation workers each; RUNS= another folder for a rerun
+#   sequences-15epochs-2gpu  a 2-GPU machine (~20 min after the same preparation): the same two rows plus the
+#              baseline (S3MambaTrainer_baseline_15epochs), S3-Mamba on GPU 0, the U-Net and the baseline on GPU 1
 #   triton-compiled  GPU 0: scan-backends-compiled for the Triton scan only (network_compiled_triton.json)
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
@@ -278,11 +280,12 @@ sequences_20epochs() {
     DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_20epochs twenty_epoch_rows
 }
 
-sequences_15epochs_1gpu() {  # both 15-epoch rows on Dataset502 side by side on GPU 0, compiled, 6 workers each
-    local -x DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_15epochs nnUNet_n_proc_DA=6
-    nnUNet_compile=t row 0 S3MambaTrainer_15epochs &
+sequences_15epochs() {  # sequences_15epochs S3MAMBA_GPU U_NET_GPU [BASELINE_GPU]: the 15-epoch rows on Dataset502
+    local -x DATASET_ID=502 RUNS=${RUNS:-runs/cvc_clinicdb_sequences_15epochs} nnUNet_n_proc_DA=6  # compiled
+    nnUNet_compile=t row "$1" S3MambaTrainer_15epochs &
+    if [ -n "${3:-}" ]; then nnUNet_compile=t row "$3" S3MambaTrainer_baseline_15epochs & fi
     sleep 30  # the U-Net's compilation starts after S3-Mamba's has claimed its memory
-    nnUNet_compile=t row 0 nnUNetTrainer_15epochs
+    nnUNet_compile=t row "$2" nnUNetTrainer_15epochs
     wait
 }
 
@@ -333,7 +336,8 @@ for step in $steps; do
     scan-backends-compiled) scan_backends_compiled 0 ;;
     triton-compiled) BACKENDS=triton scan_backends_compiled 0 ;;
     prepare-sequences) prepare_sequences ;;
-    sequences-15epochs-1gpu) sequences_15epochs_1gpu ;;
+    sequences-15epochs-1gpu) sequences_15epochs 0 0 ;;
+    sequences-15epochs-2gpu) sequences_15epochs 0 1 1 ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
