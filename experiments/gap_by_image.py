@@ -36,18 +36,30 @@ def pooled_iou(confusions: list[Confusion]) -> float:
     return 100.0 * pooled_scores(confusions)["mIoU"]
 
 
+def pooled_gap(reference: dict[str, Confusion], model: dict[str, Confusion], frames: list[str]) -> float:
+    """Reference minus model pooled IoU over `frames`, in points."""
+    return pooled_iou([reference[f] for f in frames]) - pooled_iou([model[f] for f in frames])
+
+
+def frames_by_stratum(strata: dict[str, str]) -> dict[str, list[str]]:
+    """"all" and each stratum of `strata` (frame -> stratum) -> its frames, sorted."""
+    groups: dict[str, list[str]] = {"all": sorted(strata)}
+    for frame in sorted(strata):
+        groups.setdefault(strata[frame], []).append(frame)
+    return groups
+
+
 def stratum_gap(reference: dict[str, Confusion], model: dict[str, Confusion], top: int) -> dict:
     """Gap (reference minus model pooled IoU) and each frame's share of it, largest first."""
     frames = sorted(reference)
 
     def gap_without(left_out: set[str]) -> float:
-        kept = [f for f in frames if f not in left_out]
-        return pooled_iou([reference[f] for f in kept]) - pooled_iou([model[f] for f in kept])
+        return pooled_gap(reference, model, [f for f in frames if f not in left_out])
 
     gap = gap_without(set())
     contribution = {f: gap - gap_without({f}) for f in frames}
     order = sorted(frames, key=contribution.__getitem__, reverse=True)
-    per_image = np.array([pooled_iou([model[f]]) - pooled_iou([reference[f]]) for f in frames]) / 100
+    per_image = -np.array([pooled_gap(reference, model, [f]) for f in frames]) / 100
     return {"frames": len(frames), "reference_iou": round(pooled_iou(list(reference.values())), 2),
             "model_iou": round(pooled_iou(list(model.values())), 2), "gap": round(gap, 2),
             "top_frames": [{"frame": f, "gap_share": round(contribution[f], 2),
@@ -62,11 +74,8 @@ def stratum_gap(reference: dict[str, Confusion], model: dict[str, Confusion], to
 def gap_by_image(reference: dict[str, Confusion], model: dict[str, Confusion], strata: dict[str, str],
                  top: int = 5) -> dict[str, dict]:
     """`stratum_gap` for every stratum of `strata` (frame -> stratum) and for all frames together."""
-    groups: dict[str, list[str]] = {"all": sorted(reference)}
-    for frame in sorted(reference):
-        groups.setdefault(strata[frame], []).append(frame)
     return {name: stratum_gap({f: reference[f] for f in frames}, {f: model[f] for f in frames}, min(top, len(frames)))
-            for name, frames in groups.items()}
+            for name, frames in frames_by_stratum(strata).items()}
 
 
 def sequence_gap(reference: dict[str, Confusion], model: dict[str, Confusion], sequence_of: dict[str, int]) -> dict:
@@ -75,16 +84,12 @@ def sequence_gap(reference: dict[str, Confusion], model: dict[str, Confusion], s
     frames_of: dict[int, list[str]] = {}
     for frame in sorted(reference):
         frames_of.setdefault(sequence_of[frame], []).append(frame)
-
-    def gap_of(frames: list[str]) -> float:
-        return pooled_iou([reference[f] for f in frames]) - pooled_iou([model[f] for f in frames])
-
     per_sequence = {str(seq): {"frames": len(frames),
                                "reference_iou": round(pooled_iou([reference[f] for f in frames]), 2),
                                "model_iou": round(pooled_iou([model[f] for f in frames]), 2)}
                     for seq, frames in sorted(frames_of.items())}
-    gaps = np.array([gap_of(frames) for frames in frames_of.values()]) / 100
-    left_out = [gap_of([f for f in reference if sequence_of[f] != seq]) for seq in frames_of] \
+    gaps = np.array([pooled_gap(reference, model, frames) for frames in frames_of.values()]) / 100
+    left_out = [pooled_gap(reference, model, [f for f in reference if sequence_of[f] != seq]) for seq in frames_of] \
         if len(frames_of) > 1 else []
     return {"sequences": len(frames_of), "per_sequence": per_sequence,
             "sequences_model_better": int((gaps < -MARGIN).sum()),
@@ -122,9 +127,8 @@ def main() -> None:
     if args.cvc_sequences:
         sequence_of = cvc_sequences_of(sorted(reference))
         result["sequences"] = {
-            name: sequence_gap({f: reference[f] for f in reference if name in ("all", strata[f])},
-                               {f: model[f] for f in reference if name in ("all", strata[f])}, sequence_of)
-            for name in result["strata"]}
+            name: sequence_gap({f: reference[f] for f in frames}, {f: model[f] for f in frames}, sequence_of)
+            for name, frames in frames_by_stratum(strata).items()}
     print(json.dumps(result, indent=1))
 
 
