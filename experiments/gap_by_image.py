@@ -13,7 +13,8 @@ reads them.
 With `--cvc-sequences` (CVC-ClinicDB frames named `..._<frame number>`) it also pools per video sequence: frames of
 one sequence are near-duplicates, so on a split that keeps sequences apart the independent units of a comparison
 are the sequences, not the frames. It reports each sequence's pooled IoU for both models, how many sequences each
-model wins, and the range of the gap when any one sequence is left out. Prints JSON.
+model wins, the range of the gap when any one sequence is left out, and a 95% interval of the gap over test sets
+resampled by sequence (`sequence_bootstrap`). Prints JSON.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from nnunetv2_s3mamba.evaluation.metrics import Confusion, pooled_scores
 from nnunetv2_s3mamba.evaluation.report import evaluate_folder
 
 MARGIN = 0.02  # per-image IoU difference counted as a win or a loss
+BOOTSTRAP_DRAWS, BOOTSTRAP_SEED = 10_000, 0  # fixed, so that the JSON is reproducible
 
 
 def pooled_iou(confusions: list[Confusion]) -> float:
@@ -78,9 +80,34 @@ def gap_by_image(reference: dict[str, Confusion], model: dict[str, Confusion], s
             for name, frames in frames_by_stratum(strata).items()}
 
 
+def sequence_bootstrap(reference: dict[str, Confusion], model: dict[str, Confusion],
+                       frames_of: dict[int, list[str]]) -> dict:
+    """The gap (reference minus model pooled IoU, points) over test sets drawn from the sequences with replacement.
+
+    Why: with a handful of test sequences, "the model is ahead" can hinge on which sequences happened to be drawn
+    to test. Resampling whole sequences (a cluster bootstrap; frames of one sequence are not independent) says how
+    much the pooled gap moves with that draw. It says nothing about training noise (that needs a second run), and
+    with few sequences it understates the spread: read it as a lower bound on the uncertainty.
+    """
+    def counts(confusions: dict[str, Confusion]) -> np.ndarray:  # sequences x (tp, fp, fn)
+        return np.array([[sum(confusions[f].tp for f in frames), sum(confusions[f].fp for f in frames),
+                          sum(confusions[f].fn for f in frames)] for frames in frames_of.values()], float)
+
+    n = len(frames_of)
+    draws = np.random.default_rng(BOOTSTRAP_SEED).multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP_DRAWS)
+    ious = []
+    for summed in (draws @ counts(reference), draws @ counts(model)):
+        union = summed.sum(axis=1)
+        ious.append(np.divide(100 * summed[:, 0], union, out=np.zeros(len(union)), where=union > 0))
+    gaps = ious[0] - ious[1]
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return {"draws": BOOTSTRAP_DRAWS, "gap_95_interval": [round(float(low), 2), round(float(high), 2)],
+            "model_ahead_share": round(float((gaps < 0).mean()), 3)}
+
+
 def sequence_gap(reference: dict[str, Confusion], model: dict[str, Confusion], sequence_of: dict[str, int]) -> dict:
-    """Per-sequence pooled IoU of both models, the sequences each wins by more than MARGIN, and the range of the gap
-    (reference minus model, points) when any single sequence is left out."""
+    """Per-sequence pooled IoU of both models, the sequences each wins by more than MARGIN, the range of the gap
+    (reference minus model, points) when any single sequence is left out, and `sequence_bootstrap`'s interval."""
     frames_of: dict[int, list[str]] = {}
     for frame in sorted(reference):
         frames_of.setdefault(sequence_of[frame], []).append(frame)
@@ -94,7 +121,8 @@ def sequence_gap(reference: dict[str, Confusion], model: dict[str, Confusion], s
     return {"sequences": len(frames_of), "per_sequence": per_sequence,
             "sequences_model_better": int((gaps < -MARGIN).sum()),
             "sequences_model_worse": int((gaps > MARGIN).sum()),
-            "gap_leaving_out_one_sequence": [round(min(left_out), 2), round(max(left_out), 2)] if left_out else None}
+            "gap_leaving_out_one_sequence": [round(min(left_out), 2), round(max(left_out), 2)] if left_out else None,
+            "sequence_bootstrap": sequence_bootstrap(reference, model, frames_of) if left_out else None}
 
 
 def cvc_sequences_of(frames: list[str]) -> dict[str, int]:

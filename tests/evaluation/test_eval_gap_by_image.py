@@ -79,6 +79,32 @@ def test_per_sequence_pooling_counts_sequences_and_the_gap_without_each():
     # Leaving out sequence 2 closes the gap; leaving out sequence 1 (two good frames) widens it most:
     # the model keeps 125 of 200 lesion pixels, IoU 62.5.
     assert result["gap_leaving_out_one_sequence"] == [0.0, pytest.approx(100 - 62.5, abs=0.01)]
+    # Resampled by sequence, the model is never ahead: a draw without sequence 2 ((2/3)^3 = 30% of them) ties,
+    # one of sequence 2 three times (1/27 = 3.7%, more than the top 2.5%) gives the gap 100 - 25.
+    bootstrap = result["sequence_bootstrap"]
+    assert bootstrap["model_ahead_share"] == 0.0
+    assert bootstrap["gap_95_interval"] == [0.0, 75.0]
+
+
+def test_sequence_bootstrap_separates_a_broad_lead_from_one_carried_by_a_single_sequence():
+    from gap_by_image import sequence_gap
+
+    sequence_of = {f"f{i}": i for i in range(6)}
+    gt = _square(10)
+    perfect = {f: confusion(gt, gt) for f in sequence_of}
+    too_large = {f: confusion(_square(11), gt) for f in sequence_of}    # 121 px drawn: IoU 100/121 on every one
+    result = sequence_gap(too_large, perfect, sequence_of)["sequence_bootstrap"]
+    assert result["model_ahead_share"] == 1.0
+    assert result["gap_95_interval"][1] < 0
+
+    # The reference fails sequence 0 (9 of 100 px) and is perfect elsewhere; the model is perfect on sequence 0 and
+    # misses one pixel elsewhere. The model is ahead in exactly the draws that contain sequence 0.
+    reference = dict(perfect, f0=confusion(_square(3), gt))
+    model = {f: confusion(gt & ~_square(1, 5), gt) for f in sequence_of} | {"f0": perfect["f0"]}
+    result = sequence_gap(reference, model, sequence_of)["sequence_bootstrap"]
+    assert result["model_ahead_share"] == pytest.approx(1 - (5 / 6) ** 6, abs=0.02)
+    low, high = result["gap_95_interval"]
+    assert low < 0 < high == pytest.approx(1.0)
 
 
 def test_per_sequence_pooling_names_cases_without_a_frame_number():
