@@ -59,6 +59,9 @@
 #              by side on GPU 0, both compiled, 6 augmentation workers each; RUNS= another folder for a rerun
 #   sequences-15epochs-2gpu  a 2-GPU machine (~20 min after the same preparation): the same two rows plus the
 #              baseline (S3MambaTrainer_baseline_15epochs), S3-Mamba on GPU 0, the U-Net and the baseline on GPU 1
+#   sequences-baseline-1gpu  a 1-GPU machine (~20 min after the same preparation): the ablation's baseline on
+#              Dataset502 (S3MambaTrainer_baseline_15epochs) beside a third U-Net run, both on GPU 0
+#              (runs/cvc_clinicdb_sequences_15epochs_baseline/)
 #   triton-compiled  GPU 0: scan-backends-compiled for the Triton scan only (network_compiled_triton.json)
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
@@ -280,12 +283,13 @@ sequences_20epochs() {
     DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_20epochs twenty_epoch_rows
 }
 
-sequences_15epochs() {  # sequences_15epochs S3MAMBA_GPU U_NET_GPU [BASELINE_GPU]: the 15-epoch rows on Dataset502
-    local -x DATASET_ID=502 RUNS=${RUNS:-runs/cvc_clinicdb_sequences_15epochs} nnUNet_n_proc_DA=6  # compiled
-    nnUNet_compile=t row "$1" S3MambaTrainer_15epochs &
-    if [ -n "${3:-}" ]; then nnUNet_compile=t row "$3" S3MambaTrainer_baseline_15epochs & fi
-    sleep 30  # the U-Net's compilation starts after S3-Mamba's has claimed its memory
-    nnUNet_compile=t row "$2" nnUNetTrainer_15epochs
+sequence_rows() {  # sequence_rows RUNS_DIR GPU:TRAINER ...: rows on Dataset502 side by side, compiled, in the
+    local -x DATASET_ID=502 RUNS=${RUNS:-$1} nnUNet_n_proc_DA=6  # order given, into $RUNS if set, else RUNS_DIR
+    local gpu_trainer
+    for gpu_trainer in "${@:2}"; do
+        nnUNet_compile=t row "${gpu_trainer%%:*}" "${gpu_trainer#*:}" &
+        sleep 30  # each compilation starts after the previous one has claimed its memory
+    done
     wait
 }
 
@@ -336,8 +340,12 @@ for step in $steps; do
     scan-backends-compiled) scan_backends_compiled 0 ;;
     triton-compiled) BACKENDS=triton scan_backends_compiled 0 ;;
     prepare-sequences) prepare_sequences ;;
-    sequences-15epochs-1gpu) sequences_15epochs 0 0 ;;
-    sequences-15epochs-2gpu) sequences_15epochs 0 1 1 ;;
+    sequences-15epochs-1gpu) sequence_rows runs/cvc_clinicdb_sequences_15epochs 0:S3MambaTrainer_15epochs \
+        0:nnUNetTrainer_15epochs ;;
+    sequences-15epochs-2gpu) sequence_rows runs/cvc_clinicdb_sequences_15epochs 0:S3MambaTrainer_15epochs \
+        1:S3MambaTrainer_baseline_15epochs 1:nnUNetTrainer_15epochs ;;
+    sequences-baseline-1gpu) sequence_rows runs/cvc_clinicdb_sequences_15epochs_baseline \
+        0:S3MambaTrainer_baseline_15epochs 0:nnUNetTrainer_15epochs ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
