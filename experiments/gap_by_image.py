@@ -90,15 +90,15 @@ def sequence_bootstrap(reference: dict[str, Confusion], model: dict[str, Confusi
     with few sequences it understates the spread: read it as a lower bound on the uncertainty.
     """
     def counts(confusions: dict[str, Confusion]) -> np.ndarray:  # sequences x (tp, fp, fn)
-        return np.array([[sum(confusions[f].tp for f in frames), sum(confusions[f].fp for f in frames),
-                          sum(confusions[f].fn for f in frames)] for frames in frames_of.values()], float)
+        totals = [sum((confusions[f] for f in frames), Confusion()) for frames in frames_of.values()]
+        return np.array([[c.tp, c.fp, c.fn] for c in totals], float)
 
     n = len(frames_of)
     draws = np.random.default_rng(BOOTSTRAP_SEED).multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP_DRAWS)
     ious = []
     for summed in (draws @ counts(reference), draws @ counts(model)):
-        union = summed.sum(axis=1)
-        ious.append(np.divide(100 * summed[:, 0], union, out=np.zeros(len(union)), where=union > 0))
+        union = summed.sum(axis=1)  # nothing to segment and nothing predicted scores 100, as in `s3mamba evaluate`
+        ious.append(np.divide(100 * summed[:, 0], union, out=np.full(len(union), 100.0), where=union > 0))
     gaps = ious[0] - ious[1]
     low, high = np.percentile(gaps, [2.5, 97.5])
     return {"draws": BOOTSTRAP_DRAWS, "gap_95_interval": [round(float(low), 2), round(float(high), 2)],
@@ -111,11 +111,11 @@ def sequence_gap(reference: dict[str, Confusion], model: dict[str, Confusion], s
     frames_of: dict[int, list[str]] = {}
     for frame in sorted(reference):
         frames_of.setdefault(sequence_of[frame], []).append(frame)
-    per_sequence = {str(seq): {"frames": len(frames),
-                               "reference_iou": round(pooled_iou([reference[f] for f in frames]), 2),
-                               "model_iou": round(pooled_iou([model[f] for f in frames]), 2)}
-                    for seq, frames in sorted(frames_of.items())}
-    gaps = np.array([pooled_gap(reference, model, frames) for frames in frames_of.values()]) / 100
+    ious = {seq: (pooled_iou([reference[f] for f in frames]), pooled_iou([model[f] for f in frames]))
+            for seq, frames in sorted(frames_of.items())}
+    per_sequence = {str(seq): {"frames": len(frames_of[seq]), "reference_iou": round(ref, 2),
+                               "model_iou": round(mod, 2)} for seq, (ref, mod) in ious.items()}
+    gaps = np.array([ref - mod for ref, mod in ious.values()]) / 100
     left_out = [pooled_gap(reference, model, [f for f in reference if sequence_of[f] != seq]) for seq in frames_of] \
         if len(frames_of) > 1 else []
     return {"sequences": len(frames_of), "per_sequence": per_sequence,

@@ -106,6 +106,14 @@ def test_sequence_bootstrap_separates_a_broad_lead_from_one_carried_by_a_single_
     low, high = result["gap_95_interval"]
     assert low < 0 < high == pytest.approx(1.0)
 
+    # Sequences with nothing to segment score as `s3mamba evaluate` scores them: 100 where nothing is predicted.
+    empty = np.zeros_like(gt)
+    reference = {"f0": confusion(empty, empty), "f1": confusion(empty, empty)}
+    model = {"f0": confusion(empty, empty), "f1": confusion(gt, empty)}   # a false region where there is no lesion
+    result = sequence_gap(reference, model, {"f0": 0, "f1": 1})["sequence_bootstrap"]
+    assert result["model_ahead_share"] == 0.0
+    assert result["gap_95_interval"] == [0.0, 100.0]
+
 
 def test_per_sequence_pooling_names_cases_without_a_frame_number():
     from gap_by_image import cvc_sequences_of
