@@ -59,9 +59,13 @@
 #              by side on GPU 0, both compiled, 6 augmentation workers each; RUNS= another folder for a rerun
 #   sequences-15epochs-2gpu  a 2-GPU machine (~20 min after the same preparation): the same two rows plus the
 #              baseline (S3MambaTrainer_baseline_15epochs), S3-Mamba on GPU 0, the U-Net and the baseline on GPU 1
-#   sequences-baseline-1gpu  a 1-GPU machine (~20 min after the same preparation): the ablation's baseline on
-#              Dataset502 (S3MambaTrainer_baseline_15epochs) beside a third U-Net run, both on GPU 0
-#              (runs/cvc_clinicdb_sequences_15epochs_baseline/)
+#   sequences-baseline-1gpu  a 1-GPU machine (15 min on an H200 after the same preparation; 19.5 device minutes
+#              in all): the ablation's baseline on Dataset502 (S3MambaTrainer_baseline_15epochs) beside a third
+#              U-Net run, both on GPU 0 (runs/cvc_clinicdb_sequences_15epochs_baseline/)
+#   sequences-rows  any rows on Dataset502, side by side as above: ROWS="GPU:TRAINER ..." (e.g.
+#              ROWS="0:S3MambaTrainer_CL_15epochs", the curriculum alone on the baseline), into RUNS (default
+#              runs/cvc_clinicdb_sequences_15epochs_ablation/). One S3-Mamba row alone trains at about 35 s an epoch
+#              on an H200, so one 15-epoch row plus the preparation fits a session; two S3-Mamba rows may not.
 #   triton-compiled  GPU 0: scan-backends-compiled for the Triton scan only (network_compiled_triton.json)
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
@@ -346,6 +350,7 @@ for step in $steps; do
         1:S3MambaTrainer_baseline_15epochs 1:nnUNetTrainer_15epochs ;;
     sequences-baseline-1gpu) sequence_rows runs/cvc_clinicdb_sequences_15epochs_baseline \
         0:S3MambaTrainer_baseline_15epochs 0:nnUNetTrainer_15epochs ;;
+    sequences-rows) sequence_rows runs/cvc_clinicdb_sequences_15epochs_ablation ${ROWS:?"set ROWS=\"GPU:TRAINER ...\""} ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
