@@ -94,6 +94,14 @@ def paper_adamw(network: nn.Module, lr: float, weight_decay: float, fused: bool 
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, fused=fused)
 
 
+def paper_optimizer(network: nn.Module, lr: float, weight_decay: float,
+                    epochs: int) -> tuple[torch.optim.AdamW, CosineLRScheduler]:
+    """The paper's AdamW (`paper_adamw`) with a cosine schedule over `epochs` nnU-Net epochs, as nnU-Net's
+    `configure_optimizers` returns them (nnU-Net steps the schedule once per epoch)."""
+    optimizer = paper_adamw(network, lr, weight_decay)
+    return optimizer, CosineLRScheduler(optimizer, lr, epochs)
+
+
 def prefer_bf16_autocast() -> None:
     """Make bf16 the CUDA autocast dtype of this process where the GPU supports it.
 
@@ -182,7 +190,5 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
                                f"{details['fits']} in {details['free_GiB']:.1f} GiB free; measured peak "
                                f"{details['peak_batch1_GiB']:.2f}/{details['peak_batch2_GiB']:.2f} GiB at batch 1/2)")
 
-    def configure_optimizers(self) -> tuple[torch.optim.Optimizer, CosineLRScheduler]:
-        """The paper's AdamW (`paper_adamw`) with a cosine schedule over the trainer's epochs."""
-        optimizer = paper_adamw(self.network, self.initial_lr, self.weight_decay)
-        return optimizer, CosineLRScheduler(optimizer, self.initial_lr, self.num_epochs)
+    def configure_optimizers(self) -> tuple[torch.optim.AdamW, CosineLRScheduler]:
+        return paper_optimizer(self.network, self.initial_lr, self.weight_decay, self.num_epochs)

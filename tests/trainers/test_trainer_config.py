@@ -73,6 +73,34 @@ def test_15_epoch_budget_exists_for_the_unet_and_every_row(tmp_path, monkeypatch
     assert trainers.S3MambaTrainer_15epochs.epochs == trainers.S3MambaTrainer_baseline_15epochs.epochs == 15
 
 
+def test_unet_adamw_row_changes_only_the_optimiser(tmp_path, monkeypatch):
+    """docs/RESULTS.md's control row: nnU-Net's U-Net with S3-Mamba's AdamW, lr, decay groups and cosine schedule."""
+    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    plans = make_plans({"2d": {"patch_size": [64, 64], "batch_size": 2, "data_identifier": "nnUNetPlans_2d"}})
+    dataset_json = {"channel_names": {"0": "R"}, "labels": {"background": 0, "lesion": 1}, "numTraining": 2,
+                    "file_ending": ".png"}
+    network = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    rows = {}
+    for row in (trainers.nnUNetTrainer_15epochs, trainers.nnUNetTrainer_AdamW_15epochs):
+        trainer = row(copy.deepcopy(plans), "2d", 0, dataset_json, torch.device("cpu"))  # nnU-Net pops from plans
+        trainer.network = network
+        rows[row] = trainer, *trainer.configure_optimizers()
+    (sgd_trainer, sgd, _), (trainer, adamw, schedule) = rows.values()
+    assert isinstance(sgd, torch.optim.SGD) and isinstance(adamw, torch.optim.AdamW)
+    assert (trainer.num_epochs, trainer.num_iterations_per_epoch) == \
+        (sgd_trainer.num_epochs, sgd_trainer.num_iterations_per_epoch) == (15, 250)
+    assert sgd.param_groups[0]["lr"] == 1e-2
+    decay, no_decay = adamw.param_groups
+    assert [p.shape for p in decay["params"]] == [network[0].weight.shape] and decay["weight_decay"] == 1e-2
+    assert len(no_decay["params"]) == 3 and no_decay["weight_decay"] == 0.0
+    lrs = [schedule.lr_at(epoch) for epoch in (0, 15)]
+    assert lrs[0] == pytest.approx(trainers.S3MambaTrainer.learning_rate) == pytest.approx(1e-4)
+    assert lrs[1] == pytest.approx(0.0, abs=1e-12)
+    schedule.step(5)
+    assert adamw.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.5 * (1 + math.cos(math.pi / 3)))
+
+
 def test_builder_follows_class_switches_and_ds_flag():
     kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2)
 
