@@ -61,29 +61,31 @@ def test_ablation_rows_switch_components(name, encf, tcma, curriculum):
     assert short.epochs == 50 and issubclass(short, trainer) and short.__module__ == trainer.__module__
 
 
-def test_15_epoch_budget_exists_for_the_unet_and_every_row(tmp_path, monkeypatch):
-    """docs/RESULTS.md's 15-epoch rows: nnU-Net ships no 15-epoch U-Net, ours changes only the epoch count."""
+@pytest.fixture
+def unet_trainer_args(tmp_path, monkeypatch) -> tuple[dict, str, int, dict, torch.device]:
+    """What nnU-Net passes a U-Net trainer's `__init__`, for a tiny 2d plan, with nnU-Net's folders set."""
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         monkeypatch.setenv(name, str(tmp_path / name))
     plans = make_plans({"2d": {"patch_size": [64, 64], "batch_size": 2, "data_identifier": "nnUNetPlans_2d"}})
     dataset_json = {"channel_names": {"0": "R"}, "labels": {"background": 0, "lesion": 1}, "numTraining": 2,
                     "file_ending": ".png"}
-    unet = trainers.nnUNetTrainer_15epochs(plans, "2d", 0, dataset_json, torch.device("cpu"))
+    return plans, "2d", 0, dataset_json, torch.device("cpu")
+
+
+def test_15_epoch_budget_exists_for_the_unet_and_every_row(unet_trainer_args):
+    """docs/RESULTS.md's 15-epoch rows: nnU-Net ships no 15-epoch U-Net, ours changes only the epoch count."""
+    unet = trainers.nnUNetTrainer_15epochs(*unet_trainer_args)
     assert (unet.num_epochs, unet.num_iterations_per_epoch) == (15, 250)
     assert trainers.S3MambaTrainer_15epochs.epochs == trainers.S3MambaTrainer_baseline_15epochs.epochs == 15
 
 
-def test_unet_adamw_row_changes_only_the_optimiser(tmp_path, monkeypatch):
+def test_unet_adamw_row_changes_only_the_optimiser(unet_trainer_args):
     """docs/RESULTS.md's control row: nnU-Net's U-Net with S3-Mamba's AdamW, lr, decay groups and cosine schedule."""
-    for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        monkeypatch.setenv(name, str(tmp_path / name))
-    plans = make_plans({"2d": {"patch_size": [64, 64], "batch_size": 2, "data_identifier": "nnUNetPlans_2d"}})
-    dataset_json = {"channel_names": {"0": "R"}, "labels": {"background": 0, "lesion": 1}, "numTraining": 2,
-                    "file_ending": ".png"}
+    plans, *other_args = unet_trainer_args
     network = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
     rows = {}
     for row in (trainers.nnUNetTrainer_15epochs, trainers.nnUNetTrainer_AdamW_15epochs):
-        trainer = row(copy.deepcopy(plans), "2d", 0, dataset_json, torch.device("cpu"))  # nnU-Net pops from plans
+        trainer = row(copy.deepcopy(plans), *other_args)  # nnU-Net pops a key from the plans it is given
         trainer.network = network
         rows[row] = trainer, *trainer.configure_optimizers()
     (sgd_trainer, sgd, _), (trainer, adamw, schedule) = rows.values()
