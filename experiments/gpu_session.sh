@@ -69,6 +69,10 @@
 #   triton-compiled  GPU 0: scan-backends-compiled for the Triton scan only (network_compiled_triton.json)
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
+#   adamw-controls  a 1-GPU machine (after prepare-sequences; an estimated 12 min on an H200): nnUNetTrainer_AdamW_15epochs
+#              (nnU-Net's U-Net with S3-Mamba's optimiser) on the paper's per-frame split (Dataset501, prepared here if
+#              absent; runs/cvc_clinicdb_15epochs_unet_adamw/) and a second run on Dataset502
+#              (runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2/), side by side on GPU 0
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -297,6 +301,17 @@ sequence_rows() {  # sequence_rows RUNS_DIR GPU:TRAINER ...: rows on Dataset502 
     wait
 }
 
+adamw_controls() {  # GPU 0, side by side: nnU-Net's U-Net with S3-Mamba's optimiser on both splits (eager)
+    ls -d "$nnUNet_raw"/Dataset501_* > /dev/null 2>&1 || bash experiments/cvc_clinicdb.sh prepare \
+        "${CVC_DIR:-../shared/data/CVC-ClinicDB}" > "$out/prepare.log" 2>&1
+    local -x nnUNet_n_proc_DA=7
+    (export DATASET_ID=501 RUNS=runs/cvc_clinicdb_15epochs_unet_adamw run_tag=per_frame_
+     row 0 nnUNetTrainer_AdamW_15epochs) &
+    (export DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2 run_tag=sequences_
+     row 0 nnUNetTrainer_AdamW_15epochs) &
+    wait
+}
+
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
     row 2 S3MambaTrainer_10epochs &
@@ -351,6 +366,7 @@ for step in $steps; do
     sequences-baseline-1gpu) sequence_rows runs/cvc_clinicdb_sequences_15epochs_baseline \
         0:S3MambaTrainer_baseline_15epochs 0:nnUNetTrainer_15epochs ;;
     sequences-rows) sequence_rows runs/cvc_clinicdb_sequences_15epochs_ablation ${ROWS:?"set ROWS=\"GPU:TRAINER ...\""} ;;
+    adamw-controls) adamw_controls ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac
