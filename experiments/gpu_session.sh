@@ -69,10 +69,10 @@
 #   triton-compiled  GPU 0: scan-backends-compiled for the Triton scan only (network_compiled_triton.json)
 #   scan-backends-compiled  GPU 0: the network step with the Triton scan and with mamba-ssm's, eager and compiled,
 #              the U-Net beside each (network_compiled_{triton,mamba_ssm}.json)
-#   adamw-controls  a 1-GPU machine (after prepare-sequences; an estimated 12 min on an H200): nnUNetTrainer_AdamW_15epochs
-#              (nnU-Net's U-Net with S3-Mamba's optimiser) on the paper's per-frame split (Dataset501, prepared here if
-#              absent; runs/cvc_clinicdb_15epochs_unet_adamw/) and a second run on Dataset502
-#              (runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2/), side by side on GPU 0
+#   adamw-controls  a 1-GPU machine (after prepare-sequences; an estimated 12 min on an H200):
+#              nnUNetTrainer_AdamW_15epochs (nnU-Net's U-Net with S3-Mamba's optimiser) on the paper's per-frame split
+#              (Dataset501, prepared here if absent; runs/cvc_clinicdb_15epochs_unet_adamw/) and a second run on
+#              Dataset502 (runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2/), side by side on GPU 0
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
