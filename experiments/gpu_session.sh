@@ -73,6 +73,11 @@
 #              nnUNetTrainer_AdamW_15epochs (nnU-Net's U-Net with S3-Mamba's optimiser) on the paper's per-frame split
 #              (Dataset501, prepared here if absent; runs/cvc_clinicdb_15epochs_unet_adamw/) and a second run on
 #              Dataset502 (runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2/), side by side on GPU 0
+#   prepare-per-frame  Dataset501 (`cvc_clinicdb.sh prepare`) unless it exists, any machine
+#   optimizer-controls  a 1-GPU machine (after prepare-sequences, prepare-per-frame and the mamba-ssm build; an
+#              estimated 18 min on an H200): adamw-controls with 5 augmentation workers per row, beside
+#              S3MambaTrainer_nnUNetSGD_15epochs (S3-Mamba with nnU-Net's optimiser, compiled, 6 workers) on the
+#              per-frame split (runs/cvc_clinicdb_15epochs_s3mamba_sgd/): the per-frame network x optimiser grid
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -301,14 +306,29 @@ sequence_rows() {  # sequence_rows RUNS_DIR GPU:TRAINER ...: rows on Dataset502 
     wait
 }
 
-adamw_controls() {  # GPU 0, side by side: nnU-Net's U-Net with S3-Mamba's optimiser on both splits (eager)
+prepare_per_frame() {  # Dataset501, the paper's per-frame split, unless prepared already
     ls -d "$nnUNet_raw"/Dataset501_* > /dev/null 2>&1 || bash experiments/cvc_clinicdb.sh prepare \
         "${CVC_DIR:-../shared/data/CVC-ClinicDB}" > "$out/prepare.log" 2>&1
-    local -x nnUNet_n_proc_DA=7
+    phase prepared-dataset501
+}
+
+adamw_controls() {  # GPU 0, side by side: nnU-Net's U-Net with S3-Mamba's optimiser on both splits (eager)
+    prepare_per_frame
+    local -x nnUNet_n_proc_DA=${ADAMW_DA:-7}
     (export DATASET_ID=501 RUNS=runs/cvc_clinicdb_15epochs_unet_adamw run_tag=per_frame_
      row 0 nnUNetTrainer_AdamW_15epochs) &
     (export DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2 run_tag=sequences_
      row 0 nnUNetTrainer_AdamW_15epochs) &
+    wait
+}
+
+optimizer_controls() {  # GPU 0: S3-Mamba with nnU-Net's SGD on the per-frame split (compiled) beside adamw_controls
+    prepare_per_frame
+    (export DATASET_ID=501 RUNS=runs/cvc_clinicdb_15epochs_s3mamba_sgd nnUNet_n_proc_DA=6 nnUNet_compile=t \
+        run_tag=per_frame_
+     row 0 S3MambaTrainer_nnUNetSGD_15epochs) &
+    sleep 30  # the compilation claims its memory first, as in sequence_rows
+    ADAMW_DA=5 adamw_controls
     wait
 }
 
@@ -366,7 +386,9 @@ for step in $steps; do
     sequences-baseline-1gpu) sequence_rows runs/cvc_clinicdb_sequences_15epochs_baseline \
         0:S3MambaTrainer_baseline_15epochs 0:nnUNetTrainer_15epochs ;;
     sequences-rows) sequence_rows runs/cvc_clinicdb_sequences_15epochs_ablation ${ROWS:?"set ROWS=\"GPU:TRAINER ...\""} ;;
+    prepare-per-frame) prepare_per_frame ;;
     adamw-controls) adamw_controls ;;
+    optimizer-controls) optimizer_controls ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac

@@ -9,7 +9,8 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   the plans before nnU-Net reads them, so the `plans.json` copied to the results folder is what prediction uses;
 - deep-supervision scales that match the network's real outputs (1, 1/4, 1/8, ... rather than nnU-Net's pool
   cascade);
-- AdamW (fused) + cosine schedule with the paper's initial learning rate 1e-4;
+- AdamW (fused) + cosine schedule with the paper's initial learning rate 1e-4 (`use_paper_optimizer = False`:
+  nnU-Net's SGD and poly schedule, a control);
 - bf16 autocast where the GPU supports it, in training and prediction (the selective scan's state is fp32);
 - a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`), the same on
   every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
@@ -35,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch._dynamo import OptimizedModule
+from torch.optim.lr_scheduler import _LRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
@@ -126,13 +128,17 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
     val_iterations_per_epoch: int = 50
     learning_rate: float = 1e-4
     weight_decay_value: float = 1e-2
+    # False: nnU-Net's own optimiser, learning rate, decay and schedule instead of the paper's (the two values above
+    # then unused), a control that separates the network from the optimiser (docs/RESULTS.md)
+    use_paper_optimizer: bool = True
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(_with_network_patch_size(plans, configuration), configuration, fold, dataset_json, device)
         apply_class_schedule(self)
-        self.initial_lr = self.learning_rate
-        self.weight_decay = self.weight_decay_value
+        if self.use_paper_optimizer:
+            self.initial_lr = self.learning_rate
+            self.weight_decay = self.weight_decay_value
 
     @classmethod
     def build_network_architecture(cls, plans_manager: PlansManager, configuration_manager: ConfigurationManager,
@@ -190,5 +196,7 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
                                f"{details['fits']} in {details['free_GiB']:.1f} GiB free; measured peak "
                                f"{details['peak_batch1_GiB']:.2f}/{details['peak_batch2_GiB']:.2f} GiB at batch 1/2)")
 
-    def configure_optimizers(self) -> tuple[torch.optim.AdamW, CosineLRScheduler]:
+    def configure_optimizers(self) -> tuple[torch.optim.Optimizer, _LRScheduler]:
+        if not self.use_paper_optimizer:
+            return super().configure_optimizers()
         return paper_optimizer(self.network, self.initial_lr, self.weight_decay, self.num_epochs)

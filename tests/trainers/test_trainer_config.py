@@ -103,6 +103,27 @@ def test_unet_adamw_row_changes_only_the_optimiser(unet_trainer_args):
     assert adamw.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.5 * (1 + math.cos(math.pi / 3)))
 
 
+def test_s3mamba_sgd_row_changes_only_the_optimiser(unet_trainer_args):
+    """The converse control: S3-Mamba (network, curriculum, budget unchanged) with nnU-Net's SGD, lr, decay, poly."""
+    from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
+
+    plans, *other_args = unet_trainer_args
+    network = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.LayerNorm(2))
+    paper, sgd_row = (row(copy.deepcopy(plans), *other_args)
+                      for row in (trainers.S3MambaTrainer_15epochs, trainers.S3MambaTrainer_nnUNetSGD_15epochs))
+    nnunet = trainers.nnUNetTrainer_15epochs(copy.deepcopy(plans), *other_args)
+    for trainer in (paper, sgd_row, nnunet):
+        trainer.network = network
+    sgd, schedule = sgd_row.configure_optimizers()
+    reference, _ = nnunet.configure_optimizers()
+    assert isinstance(sgd, torch.optim.SGD) and isinstance(schedule, PolyLRScheduler)
+    assert sgd.defaults == reference.defaults and sgd.defaults["lr"] == 1e-2 and sgd.defaults["momentum"] == 0.99
+    assert isinstance(paper.configure_optimizers()[0], torch.optim.AdamW)
+    assert (sgd_row.num_epochs, sgd_row.num_iterations_per_epoch) == \
+        (paper.num_epochs, paper.num_iterations_per_epoch) == (15, 250)
+    assert (sgd_row.use_encf, sgd_row.use_tcma, sgd_row.use_curriculum) == (True, True, True)
+
+
 def test_builder_follows_class_switches_and_ds_flag():
     kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2)
 
@@ -143,7 +164,8 @@ def test_adamw_groups_exclude_norms_biases_and_ssm_constants_from_weight_decay()
     from nnunetv2_s3mamba.trainers.s3mamba_trainer import S3MambaTrainerBase
 
     network = build_s3mamba("small", 3, 2, deep_supervision=True, dims=(8, 16, 32, 64))
-    trainer = SimpleNamespace(network=network, weight_decay=1e-2, initial_lr=1e-4, num_epochs=10)
+    trainer = SimpleNamespace(network=network, weight_decay=1e-2, initial_lr=1e-4, num_epochs=10,
+                              use_paper_optimizer=True)
     optimizer, _ = S3MambaTrainerBase.configure_optimizers(trainer)
     decay, no_decay = ({id(p) for p in group["params"]} for group in optimizer.param_groups)
     assert [group["weight_decay"] for group in optimizer.param_groups] == [1e-2, 0.0]
