@@ -74,8 +74,9 @@
 #              (Dataset501, prepared here if absent; runs/cvc_clinicdb_15epochs_unet_adamw/) and a second run on
 #              Dataset502 (runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2/), side by side on GPU 0
 #   prepare-per-frame  Dataset501 (`cvc_clinicdb.sh prepare`) unless it exists, any machine
-#   optimizer-controls  a 1-GPU machine (after prepare-sequences, prepare-per-frame and the mamba-ssm build; an
-#              estimated 18 min on an H200): adamw-controls with 5 augmentation workers per row, beside
+#   optimizer-controls  a 1-GPU machine (after prepare-sequences, prepare-per-frame and the mamba-ssm build; on an
+#              H200 the U-Net rows were collected after 10 min, the S3-Mamba row after 20, 24.6 device minutes in
+#              all with setup, build and preparation): adamw-controls with 5 augmentation workers per row, beside
 #              S3MambaTrainer_nnUNetSGD_15epochs (S3-Mamba with nnU-Net's optimiser, compiled, 6 workers) on the
 #              per-frame split (runs/cvc_clinicdb_15epochs_s3mamba_sgd/): the per-frame network x optimiser grid
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
