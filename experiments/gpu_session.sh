@@ -313,9 +313,9 @@ prepare_per_frame() {  # Dataset501, the paper's per-frame split, unless prepare
     phase prepared-dataset501
 }
 
-adamw_controls() {  # GPU 0, side by side: nnU-Net's U-Net with S3-Mamba's optimiser on both splits (eager)
-    prepare_per_frame
-    local -x nnUNet_n_proc_DA=${ADAMW_DA:-7}
+adamw_controls() {  # adamw_controls [WORKERS]: GPU 0, side by side, nnU-Net's U-Net with S3-Mamba's optimiser on
+    prepare_per_frame  # both splits (eager), WORKERS augmentation workers each (default 7)
+    local -x nnUNet_n_proc_DA=${1:-7}
     (export DATASET_ID=501 RUNS=runs/cvc_clinicdb_15epochs_unet_adamw run_tag=per_frame_
      row 0 nnUNetTrainer_AdamW_15epochs) &
     (export DATASET_ID=502 RUNS=runs/cvc_clinicdb_sequences_15epochs_unet_adamw_run2 run_tag=sequences_
@@ -329,7 +329,7 @@ optimizer_controls() {  # GPU 0: S3-Mamba with nnU-Net's SGD on the per-frame sp
         run_tag=per_frame_
      row 0 S3MambaTrainer_nnUNetSGD_15epochs) &
     sleep 30  # the compilation claims its memory first, as in sequence_rows
-    ADAMW_DA=5 adamw_controls
+    adamw_controls 5
     wait
 }
 

@@ -158,15 +158,11 @@ def test_full_resolution_tcma_row_and_its_budgets_build_the_fourth_tcma_level():
 
 
 def test_adamw_groups_exclude_norms_biases_and_ssm_constants_from_weight_decay():
-    from types import SimpleNamespace
-
     from nnunetv2_s3mamba.architectures import build_s3mamba
-    from nnunetv2_s3mamba.trainers.s3mamba_trainer import S3MambaTrainerBase
+    from nnunetv2_s3mamba.trainers.s3mamba_trainer import paper_optimizer
 
     network = build_s3mamba("small", 3, 2, deep_supervision=True, dims=(8, 16, 32, 64))
-    trainer = SimpleNamespace(network=network, weight_decay=1e-2, initial_lr=1e-4, num_epochs=10,
-                              use_paper_optimizer=True)
-    optimizer, _ = S3MambaTrainerBase.configure_optimizers(trainer)
+    optimizer, _ = paper_optimizer(network, lr=1e-4, weight_decay=1e-2, epochs=10)
     decay, no_decay = ({id(p) for p in group["params"]} for group in optimizer.param_groups)
     assert [group["weight_decay"] for group in optimizer.param_groups] == [1e-2, 0.0]
     named = dict(network.named_parameters())
