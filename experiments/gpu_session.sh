@@ -79,6 +79,11 @@
 #              all with setup, build and preparation): adamw-controls with 5 augmentation workers per row, beside
 #              S3MambaTrainer_nnUNetSGD_15epochs (S3-Mamba with nnU-Net's optimiser, compiled, 6 workers) on the
 #              per-frame split (runs/cvc_clinicdb_15epochs_s3mamba_sgd/): the per-frame network x optimiser grid
+#   drop-path-rows  a 1-GPU machine (after prepare-per-frame and the mamba-ssm build; timed like optimizer-controls):
+#              S3MambaTrainer_noDropPath_15epochs (stochastic depth off, compiled, 6 workers) on the per-frame split
+#              (runs/cvc_clinicdb_15epochs_nodroppath/) beside second runs of nnUNetTrainer_15epochs and
+#              nnUNetTrainer_AdamW_15epochs there (eager, 5 workers each; runs/cvc_clinicdb_15epochs_run2_unet/ and
+#              runs/cvc_clinicdb_15epochs_unet_adamw_run2/), all on GPU 0
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -333,6 +338,17 @@ optimizer_controls() {  # GPU 0: S3-Mamba with nnU-Net's SGD on the per-frame sp
     wait
 }
 
+drop_path_rows() {  # GPU 0: S3-Mamba without stochastic depth on the per-frame split (compiled) beside second
+    prepare_per_frame  # runs of both per-frame U-Net rows (eager)
+    local -x DATASET_ID=501 run_tag=per_frame_
+    (export RUNS=runs/cvc_clinicdb_15epochs_nodroppath nnUNet_n_proc_DA=6 nnUNet_compile=t
+     row 0 S3MambaTrainer_noDropPath_15epochs) &
+    sleep 30  # the compilation claims its memory first, as in sequence_rows
+    (export RUNS=runs/cvc_clinicdb_15epochs_run2_unet nnUNet_n_proc_DA=5; row 0 nnUNetTrainer_15epochs) &
+    (export RUNS=runs/cvc_clinicdb_15epochs_unet_adamw_run2 nnUNet_n_proc_DA=5; row 0 nnUNetTrainer_AdamW_15epochs) &
+    wait
+}
+
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
     row 2 S3MambaTrainer_10epochs &
@@ -390,6 +406,7 @@ for step in $steps; do
     prepare-per-frame) prepare_per_frame ;;
     adamw-controls) adamw_controls ;;
     optimizer-controls) optimizer_controls ;;
+    drop-path-rows) drop_path_rows ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac

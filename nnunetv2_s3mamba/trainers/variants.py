@@ -41,6 +41,14 @@ class S3MambaTrainer_nnUNetSGD(S3MambaTrainer):
     use_paper_optimizer = False
 
 
+class S3MambaTrainer_noDropPath(S3MambaTrainer):
+    """S3-Mamba without stochastic depth (drop-path rate 0 instead of 0.2). The 0.2 is VM-UNet's, made for long
+    schedules from an ImageNet-initialised encoder; the paper does not give one. A test of whether it holds the
+    network back in short budgets from random initialisation, where S3-Mamba's training loss stayed close to its
+    validation loss while the U-Net's fell well below it (underfitting, docs/RESULTS.md)."""
+    network_overrides = {"drop_path_rate": 0.0}
+
+
 class S3MambaTrainer_demo(S3MambaTrainer):
     """The quickstart's budget (`s3mamba demo`, docs/QUICKSTART.md): minutes on a CPU, not a paper setting.
 
@@ -61,6 +69,8 @@ LEARNING_RATE_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_lr1e3, S3
 TCMA_PLACEMENT_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_TCMAfullres,)
 # Network or optimiser (issue 8; the converse row, the U-Net with the paper's AdamW, is in nnunet_budget.py).
 OPTIMIZER_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_nnUNetSGD,)
+# Regularisation (issue 8: stochastic depth off, for short budgets from random initialisation).
+REGULARISATION_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_noDropPath,)
 SCHEDULE_EPOCHS: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 50, 100, 500, 1000)
 
 
@@ -71,7 +81,7 @@ def _schedule_variant(row: type[S3MambaTrainer], epochs: int) -> type[S3MambaTra
                                "__doc__": f"{row.__name__} trained for {epochs} nnU-Net epochs."})
 
 
-NAMED_ROWS = ABLATION_ROWS + LEARNING_RATE_ROWS + TCMA_PLACEMENT_ROWS + OPTIMIZER_ROWS
+NAMED_ROWS = ABLATION_ROWS + LEARNING_RATE_ROWS + TCMA_PLACEMENT_ROWS + OPTIMIZER_ROWS + REGULARISATION_ROWS
 SCHEDULE_VARIANTS = {variant.__name__: variant
                      for variant in (_schedule_variant(row, n) for row in NAMED_ROWS for n in SCHEDULE_EPOCHS)}
 globals().update(SCHEDULE_VARIANTS)

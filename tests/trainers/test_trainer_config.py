@@ -157,6 +157,32 @@ def test_full_resolution_tcma_row_and_its_budgets_build_the_fourth_tcma_level():
     assert trainers.S3MambaTrainer.network_overrides == {}
 
 
+def test_no_drop_path_row_trains_every_block_deterministically_and_changes_nothing_else():
+    """Stochastic depth off: all 15 blocks' rates are 0, so two training-mode passes agree (with the default 0.2
+    they do not); the parameters and components are the paper row's."""
+    kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2,
+                  enable_deep_supervision=False)
+    nets = {}
+    for row in (trainers.S3MambaTrainer_15epochs, trainers.S3MambaTrainer_noDropPath_15epochs):
+        class Tiny(row):
+            network_preset = "small"
+            network_overrides = {**row.network_overrides, "dims": (8, 16, 32, 64)}
+        torch.manual_seed(0)
+        nets[row] = Tiny.build_network_architecture(**kwargs).train()
+    paper, no_drop_path = nets.values()
+    rates = {name: [m.rate for m in net.modules() if type(m).__name__ == "DropPath"] for name, net in
+             (("paper", paper), ("no_drop_path", no_drop_path))}
+    assert len(rates["no_drop_path"]) == 15 and set(rates["no_drop_path"]) == {0.0}
+    assert max(rates["paper"]) == pytest.approx(0.2)
+    assert paper.state_dict().keys() == no_drop_path.state_dict().keys()
+    assert trainers.S3MambaTrainer_noDropPath_15epochs.use_curriculum
+    assert trainers.S3MambaTrainer.network_overrides == {}
+    x = torch.randn(4, 3, 64, 64)
+    torch.manual_seed(1)
+    assert torch.equal(no_drop_path(x), no_drop_path(x))
+    assert not torch.equal(paper(x), paper(x))
+
+
 def test_adamw_groups_exclude_norms_biases_and_ssm_constants_from_weight_decay():
     from nnunetv2_s3mamba.architectures import build_s3mamba
     from nnunetv2_s3mamba.trainers.s3mamba_trainer import paper_optimizer
