@@ -79,7 +79,8 @@
 #              all with setup, build and preparation): adamw-controls with 5 augmentation workers per row, beside
 #              S3MambaTrainer_nnUNetSGD_15epochs (S3-Mamba with nnU-Net's optimiser, compiled, 6 workers) on the
 #              per-frame split (runs/cvc_clinicdb_15epochs_s3mamba_sgd/): the per-frame network x optimiser grid
-#   drop-path-rows  a 1-GPU machine (after prepare-per-frame and the mamba-ssm build; timed like optimizer-controls):
+#   drop-path-rows  a 1-GPU machine (after prepare-per-frame and the mamba-ssm build; on an H200 the U-Net rows were
+#              collected after 10 min, the S3-Mamba row after 20, 24.2 device minutes in all with setup and build):
 #              S3MambaTrainer_noDropPath_15epochs (stochastic depth off, compiled, 6 workers) on the per-frame split
 #              (runs/cvc_clinicdb_15epochs_nodroppath/) beside second runs of nnUNetTrainer_15epochs and
 #              nnUNetTrainer_AdamW_15epochs there (eager, 5 workers each; runs/cvc_clinicdb_15epochs_run2_unet/ and
