@@ -7,11 +7,14 @@
 #                                                              # one side of the test split (no leak)
 #   bash experiments/cvc_clinicdb.sh train TRAINER GPU [FOLD]  # nnUNetv2_train in the background (setsid), log in $RUNS
 #   bash experiments/cvc_clinicdb.sh collect TRAINER [FOLD]    # wait, predict the test frames, evaluate per stratum
+#   CONFIGURATION=2d_paper bash experiments/cvc_clinicdb.sh train|collect ...  # another plans configuration
+#                                              # (`s3mamba paper-input 501` adds 2d_paper: 256x256, batch 16)
 #
 # Budget: every trainer named `<row>_<N>epochs` runs N x 250 iterations with nnU-Net's batch, patch, augmentation and
 # sampling for this dataset; the seed of the split is fixed. Outputs: $RUNS/<trainer>/{train.log,pred/,eval/}.
 set -euo pipefail
 DATASET_ID=${DATASET_ID:-501}
+CONFIGURATION=${CONFIGURATION:-2d}
 RUNS=${RUNS:-runs/cvc_clinicdb}
 SEED=${SEED:-0}
 N_PROC=${N_PROC:-12}
@@ -28,13 +31,14 @@ prepare)
 train)
     trainer=$2 gpu=$3 fold=${4:-0}
     mkdir -p "$RUNS/$trainer"
-    CUDA_VISIBLE_DEVICES=$gpu setsid nohup nnUNetv2_train "$DATASET_ID" 2d "$fold" -tr "$trainer" \
+    CUDA_VISIBLE_DEVICES=$gpu setsid nohup nnUNetv2_train "$DATASET_ID" "$CONFIGURATION" "$fold" -tr "$trainer" \
         > "$RUNS/$trainer/train.log" 2>&1 < /dev/null &
     echo "started $trainer on GPU $gpu (pid $!)"
     ;;
 collect)
     trainer=$2 fold=${3:-0}
-    pattern="$nnUNet_results/Dataset${DATASET_ID}_*/${trainer}__nnUNetPlans__2d/fold_$fold/validation/summary.json"
+    results_glob="$nnUNet_results/Dataset${DATASET_ID}_*/${trainer}__nnUNetPlans__${CONFIGURATION}"
+    pattern="$results_glob/fold_$fold/validation/summary.json"
     # The training (started in the background by `train`) creates its folder only once nnU-Net has started.
     until compgen -G "$pattern" > /dev/null; do
         grep -q "Traceback" "$RUNS/$trainer/train.log" && { tail -30 "$RUNS/$trainer/train.log"; exit 1; }
@@ -43,7 +47,7 @@ collect)
     results=$(dirname "$(dirname "$(compgen -G "$pattern")")")
     dataset=$(raw_dataset)
     start=$(date +%s.%N)
-    nnUNetv2_predict -i "$dataset/imagesTs" -o "$RUNS/$trainer/pred" -d "$DATASET_ID" -c 2d -f "$fold" \
+    nnUNetv2_predict -i "$dataset/imagesTs" -o "$RUNS/$trainer/pred" -d "$DATASET_ID" -c "$CONFIGURATION" -f "$fold" \
         -tr "$trainer" -npp 4 -nps 4 > "$RUNS/$trainer/predict.log" 2>&1
     # nnU-Net prints no timing: the whole command's wall time (start-up, loading, mirroring TTA, export).
     echo "nnUNetv2_predict of $(ls "$dataset/imagesTs" | wc -l) test images (-npp 4 -nps 4, TTA on):" \

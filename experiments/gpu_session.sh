@@ -85,6 +85,14 @@
 #              (runs/cvc_clinicdb_15epochs_nodroppath/) beside second runs of nnUNetTrainer_15epochs and
 #              nnUNetTrainer_AdamW_15epochs there (eager, 5 workers each; runs/cvc_clinicdb_15epochs_run2_unet/ and
 #              runs/cvc_clinicdb_15epochs_unet_adamw_run2/), all on GPU 0
+#   paper-input-rows  a 1-GPU machine, with the mamba-ssm build started beside this step (it waits for mamba_ssm):
+#              the paper's input size and batch on the per-frame split (`s3mamba paper-input 501`: configuration
+#              2d_paper, 256x256, batch 16) for 40 epochs = 10k iterations, 62% of the paper's 16k
+#              (runs/cvc_clinicdb_paper_input_40epochs/): nnUNetTrainer_40epochs (eager, 6 workers) as soon as
+#              Dataset501 is prepared, S3MambaTrainer_40epochs (compiled, 8 workers) once mamba-ssm imports, both
+#              on GPU 0. Planned from a measured step of 121 ms at 256x256 x 16 against 245 ms at 320x384 x 19 (H200,
+#              Triton scan, eager; results/gpu_h200_2026-12-01e/): about 20 s an S3-Mamba epoch compiled, so about
+#              25 device minutes in all; more epochs do not fit a 30-minute session
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -350,6 +358,24 @@ drop_path_rows() {  # GPU 0: S3-Mamba without stochastic depth on the per-frame 
     wait
 }
 
+wait_for_mamba_ssm() {  # wait_for_mamba_ssm MINUTES: until mamba_ssm imports (its build runs beside), or give up
+    local tries=$(( $1 * 6 ))
+    until python3 -c "import mamba_ssm" 2> /dev/null; do
+        (( tries-- > 0 )) || { phase "mamba-ssm not importable after $1 min"; return 1; }
+        sleep 10
+    done
+    sleep 10  # pip may still be writing the package's remaining files
+}
+
+paper_input_rows() {  # GPU 0: the U-Net at once, S3-Mamba once mamba-ssm is built; configuration 2d_paper
+    prepare_per_frame
+    python3 -m nnunetv2_s3mamba.cli paper-input 501 > "$out/paper_input.log" 2>&1
+    local -x DATASET_ID=501 CONFIGURATION=2d_paper RUNS=runs/cvc_clinicdb_paper_input_40epochs run_tag=paper_input_
+    (export nnUNet_n_proc_DA=6; row 0 nnUNetTrainer_40epochs) &
+    wait_for_mamba_ssm 10 && (export nnUNet_n_proc_DA=8 nnUNet_compile=t; row 0 S3MambaTrainer_40epochs)
+    wait
+}
+
 four_gpus() {
     local -x nnUNet_n_proc_DA=10
     row 2 S3MambaTrainer_10epochs &
@@ -408,6 +434,7 @@ for step in $steps; do
     adamw-controls) adamw_controls ;;
     optimizer-controls) optimizer_controls ;;
     drop-path-rows) drop_path_rows ;;
+    paper-input-rows) paper_input_rows ;;
     four-gpus) four_gpus ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
     esac

@@ -1,11 +1,12 @@
 """nnU-Net's own U-Net under the comparison budget and optimiser of docs/RESULTS.md, where nnU-Net ships no trainer.
 
 docs/RESULTS.md compares S3-Mamba with nnU-Net's U-Net under the same number of iterations. nnU-Net 2.8.1 ships
-`nnUNetTrainer_5epochs`, `_10epochs`, `_20epochs` and longer, but no 15-epoch variant, and 15 epochs is the
-longest budget whose S3-Mamba row (about 70 s an epoch on an H100) trains, predicts and comes back within one
-30-minute GPU session. `nnUNetTrainer_15epochs` follows nnU-Net's own variants: it changes `num_epochs` and nothing
-else. `nnUNetTrainer_AdamW_15epochs` also takes S3-Mamba's optimiser, so that a difference between the two models
-can be split into network and optimiser.
+`nnUNetTrainer_5epochs`, `_10epochs`, `_20epochs`, `_50epochs` and longer, but no 15- or 40-epoch variant: 15 epochs
+is the longest budget whose S3-Mamba row at nnU-Net's CVC-ClinicDB plan (320x384, batch 19) trains, predicts and
+comes back within one 30-minute GPU session, 40 epochs (10k iterations) the longest at the paper's input size and
+batch (`s3mamba paper-input`: 256x256, batch 16; half the step time). These follow nnU-Net's own variants: they
+change `num_epochs` and nothing else. `nnUNetTrainer_AdamW_15epochs` also takes S3-Mamba's optimiser, so that a
+difference between the two models can be split into network and optimiser.
 """
 from __future__ import annotations
 
@@ -16,13 +17,25 @@ from nnunetv2_s3mamba.trainers.s3mamba_trainer import S3MambaTrainerBase, paper_
 from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler
 
 
-class nnUNetTrainer_15epochs(nnUNetTrainer):
-    """nnUNetTrainer trained for 15 epochs (3,750 iterations), like nnU-Net's `nnUNetTrainer_10epochs`."""
+class _nnUNetTrainerBudget(nnUNetTrainer):
+    """nnUNetTrainer trained for `epochs` x 250 iterations, like nnU-Net's `nnUNetTrainer_10epochs`."""
+
+    epochs: int
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 15
+        self.num_epochs = self.epochs
+
+
+class nnUNetTrainer_15epochs(_nnUNetTrainerBudget):
+    """nnUNetTrainer trained for 15 epochs (3,750 iterations)."""
+    epochs = 15
+
+
+class nnUNetTrainer_40epochs(_nnUNetTrainerBudget):
+    """nnUNetTrainer trained for 40 epochs (10k iterations)."""
+    epochs = 40
 
 
 class nnUNetTrainer_AdamW_15epochs(nnUNetTrainer_15epochs):
@@ -43,4 +56,4 @@ class nnUNetTrainer_AdamW_15epochs(nnUNetTrainer_15epochs):
         return paper_optimizer(self.network, self.initial_lr, self.weight_decay, self.num_epochs)
 
 
-__all__ = ["nnUNetTrainer_15epochs", "nnUNetTrainer_AdamW_15epochs"]
+__all__ = ["nnUNetTrainer_15epochs", "nnUNetTrainer_40epochs", "nnUNetTrainer_AdamW_15epochs"]

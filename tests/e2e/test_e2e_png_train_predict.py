@@ -102,3 +102,19 @@ def test_scaled_batch_configuration_trains_and_predicts(trained):
     run_cli(["nnUNetv2_predict", "-i", str(trained["dataset"] / "imagesTs"), "-o", str(out), "-d", str(DATASET_ID),
              "-c", "2d_x2", "-f", "0", "-tr", TRAINER, "-device", "cpu", "-npp", "1", "-nps", "1"], env)
     assert len(list(out.glob("case*.png"))) == 2
+
+
+def test_paper_input_configuration_trains_and_predicts(trained):
+    """`s3mamba paper-input` (a smaller patch and batch here, for the CPU), then nnU-Net's own training and
+    prediction on the configuration it adds: crops of that size in training, a sliding window of it in prediction."""
+    env = trained["env"]
+    run_cli(["s3mamba", "paper-input", str(DATASET_ID), "--patch", "32", "32", "--batch", "3"], env)
+    result = run_cli(["nnUNetv2_train", str(DATASET_ID), "2d_paper", "0", "-tr", TRAINER, "-device", "cpu"], env)
+    assert "Configuration name: 2d_paper" in result.stdout
+    assert "'batch_size': 3" in result.stdout and "'patch_size': [32, 32]" in result.stdout
+    out = trained["root"] / "pred_paper"
+    run_cli(["nnUNetv2_predict", "-i", str(trained["dataset"] / "imagesTs"), "-o", str(out), "-d", str(DATASET_ID),
+             "-c", "2d_paper", "-f", "0", "-tr", TRAINER, "-device", "cpu", "-npp", "1", "-nps", "1"], env)
+    for image in sorted((trained["dataset"] / "imagesTs").glob("*.png")):
+        prediction = np.asarray(Image.open(out / image.name.replace("_0000", "")))
+        assert prediction.shape == np.asarray(Image.open(image)).shape

@@ -1,21 +1,11 @@
 """`s3mamba scale-batch` (plans/scaled_batch.py): the real command on a plans file, read back by nnU-Net itself."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
 from nnunet_cli import run_cli
-from plans import make_plans
-
-
-def _write_plans(env: dict[str, str], configurations: dict) -> Path:
-    plans_file = Path(env["nnUNet_preprocessed"]) / "Dataset901_Tiny" / "nnUNetPlans.json"
-    plans_file.parent.mkdir()
-    plans_file.write_text(json.dumps(make_plans(configurations), indent=4))
-    return plans_file
+from plans import write_plans_file as _write_plans
 
 
 TWO_D = {"2d": {"data_identifier": "nnUNetPlans_2d", "batch_size": 7, "patch_size": [64, 96]},

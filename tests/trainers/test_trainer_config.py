@@ -72,11 +72,19 @@ def unet_trainer_args(tmp_path, monkeypatch) -> tuple[dict, str, int, dict, torc
     return plans, "2d", 0, dataset_json, torch.device("cpu")
 
 
-def test_15_epoch_budget_exists_for_the_unet_and_every_row(unet_trainer_args):
-    """docs/RESULTS.md's 15-epoch rows: nnU-Net ships no 15-epoch U-Net, ours changes only the epoch count."""
-    unet = trainers.nnUNetTrainer_15epochs(*unet_trainer_args)
-    assert (unet.num_epochs, unet.num_iterations_per_epoch) == (15, 250)
-    assert trainers.S3MambaTrainer_15epochs.epochs == trainers.S3MambaTrainer_baseline_15epochs.epochs == 15
+@pytest.mark.parametrize("epochs", [15, 40])
+def test_budgets_nnunet_lacks_exist_for_the_unet_and_every_row(unet_trainer_args, epochs):
+    """docs/RESULTS.md's 15- and 40-epoch rows: nnU-Net ships neither U-Net, ours change only the epoch count."""
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    plans, *other_args = unet_trainer_args
+    unet = getattr(trainers, f"nnUNetTrainer_{epochs}epochs")(copy.deepcopy(plans), *other_args)
+    reference = nnUNetTrainer(copy.deepcopy(plans), *other_args)
+    assert (unet.num_epochs, unet.num_iterations_per_epoch) == (epochs, 250)
+    assert (unet.initial_lr, unet.weight_decay, unet.configuration_name) == \
+        (reference.initial_lr, reference.weight_decay, reference.configuration_name)
+    assert getattr(trainers, f"S3MambaTrainer_{epochs}epochs").epochs == epochs
+    assert getattr(trainers, f"S3MambaTrainer_baseline_{epochs}epochs").epochs == epochs
 
 
 def test_unet_adamw_row_changes_only_the_optimiser(unet_trainer_args):
