@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "plan's batch on every GPU (nnU-Net otherwise splits it over the GPUs).")
     _dataset_arguments(parser)
     parser.add_argument("--gpus", type=int, required=True, help="number of GPUs you will pass to -num_gpus")
-    parser.set_defaults(func=_run_scale_batch)
+    parser.set_defaults(func=_run, edit=_scale_batch)
 
     parser = subparsers.add_parser(
         "paper-input", help="add the plans configuration <configuration>_paper: the paper's 256x256 inputs, batch 16",
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--patch", type=int, nargs="+", default=list(PAPER_PATCH_SIZE),
                         help=f"patch size (default {' '.join(map(str, PAPER_PATCH_SIZE))})")
     parser.add_argument("--batch", type=int, default=PAPER_BATCH_SIZE, help=f"batch (default {PAPER_BATCH_SIZE})")
-    parser.set_defaults(func=_run_paper_input)
+    parser.set_defaults(func=_run, edit=_paper_input)
 
 
 def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,29 +41,28 @@ def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--plans", default="nnUNetPlans", help="plans identifier (default nnUNetPlans)")
 
 
-def _run_scale_batch(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
+    """Run the subcommand's plans edit; print what to type next, or the error (exit 2, plans untouched)."""
     try:
-        name, batch, plans_file = add_scaled_batch_configuration(args.dataset, args.gpus, args.configuration,
-                                                                 args.plans)
+        print(args.edit(args))
     except PlansEditError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"{plans_file}: configuration {name} = {args.configuration} with batch {batch} "
-          f"({batch // args.gpus} per GPU).\n"
-          f"Train:   nnUNetv2_train {args.dataset} {name} FOLD -tr S3MambaTrainer -num_gpus {args.gpus}\n"
-          f"Predict: nnUNetv2_predict ... -d {args.dataset} -c {name} -tr S3MambaTrainer -f FOLD")
     return 0
 
 
-def _run_paper_input(args: argparse.Namespace) -> int:
-    try:
-        name, plans_file = add_paper_input_configuration(args.dataset, args.configuration, args.patch, args.batch,
-                                                         args.plans)
-    except PlansEditError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"{plans_file}: configuration {name} = {args.configuration} with patch "
-          f"{'x'.join(map(str, args.patch))} and batch {args.batch}.\n"
-          f"Train:   nnUNetv2_train {args.dataset} {name} FOLD -tr S3MambaTrainer\n"
-          f"Predict: nnUNetv2_predict ... -d {args.dataset} -c {name} -tr S3MambaTrainer -f FOLD")
-    return 0
+def _scale_batch(args: argparse.Namespace) -> str:
+    name, batch, plans_file = add_scaled_batch_configuration(args.dataset, args.gpus, args.configuration, args.plans)
+    return (f"{plans_file}: configuration {name} = {args.configuration} with batch {batch} "
+            f"({batch // args.gpus} per GPU).\n"
+            f"Train:   nnUNetv2_train {args.dataset} {name} FOLD -tr S3MambaTrainer -num_gpus {args.gpus}\n"
+            f"Predict: nnUNetv2_predict ... -d {args.dataset} -c {name} -tr S3MambaTrainer -f FOLD")
+
+
+def _paper_input(args: argparse.Namespace) -> str:
+    name, plans_file = add_paper_input_configuration(args.dataset, args.configuration, args.patch, args.batch,
+                                                     args.plans)
+    return (f"{plans_file}: configuration {name} = {args.configuration} with patch "
+            f"{'x'.join(map(str, args.patch))} and batch {args.batch}.\n"
+            f"Train:   nnUNetv2_train {args.dataset} {name} FOLD -tr S3MambaTrainer\n"
+            f"Predict: nnUNetv2_predict ... -d {args.dataset} -c {name} -tr S3MambaTrainer -f FOLD")
