@@ -87,12 +87,14 @@
 #              runs/cvc_clinicdb_15epochs_unet_adamw_run2/), all on GPU 0
 #   paper-input-rows  a 1-GPU machine, with the mamba-ssm build started beside this step (it waits for mamba_ssm):
 #              the paper's input size and batch on the per-frame split (`s3mamba paper-input 501`: configuration
-#              2d_paper, 256x256, batch 16) for 40 epochs = 10k iterations, 62% of the paper's 16k
-#              (runs/cvc_clinicdb_paper_input_40epochs/): nnUNetTrainer_40epochs (eager, 6 workers) as soon as
-#              Dataset501 is prepared, S3MambaTrainer_40epochs (compiled, 8 workers) once mamba-ssm imports, both
+#              2d_paper, 256x256, batch 16) for 30 epochs = 7,500 iterations, 47% of the paper's 16k
+#              (runs/cvc_clinicdb_paper_input_30epochs/): nnUNetTrainer_30epochs (eager, 6 workers) as soon as
+#              Dataset501 is prepared, S3MambaTrainer_30epochs (compiled, 8 workers) once mamba-ssm imports, both
 #              on GPU 0. Planned from a measured step of 121 ms at 256x256 x 16 against 245 ms at 320x384 x 19 (H200,
-#              Triton scan, eager; results/gpu_h200_2026-12-01e/): about 20 s an S3-Mamba epoch compiled, so about
-#              25 device minutes in all; more epochs do not fit a 30-minute session
+#              Triton scan, eager; results/gpu_h200_2026-12-01e/) and the compiled mamba-ssm row of
+#              results/cvc_clinicdb_15epochs_s3mamba_sgd/ (machine start to training 4 min, first epoch 426 s with
+#              compilation, then 41-50 s at 320x384): about 25 s an epoch here, so about 25 device minutes in all;
+#              40 epochs would need about 31
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
 #              reference is GPU 2's row, same trainer code and batch, same minutes), then GPU 0 trains nnU-Net's
@@ -370,9 +372,9 @@ wait_for_mamba_ssm() {  # wait_for_mamba_ssm MINUTES: until mamba_ssm imports (i
 paper_input_rows() {  # GPU 0: the U-Net at once, S3-Mamba once mamba-ssm is built; configuration 2d_paper
     prepare_per_frame
     python3 -m nnunetv2_s3mamba.cli paper-input 501 > "$out/paper_input.log" 2>&1
-    local -x DATASET_ID=501 CONFIGURATION=2d_paper RUNS=runs/cvc_clinicdb_paper_input_40epochs run_tag=paper_input_
-    (export nnUNet_n_proc_DA=6; row 0 nnUNetTrainer_40epochs) &
-    wait_for_mamba_ssm 10 && (export nnUNet_n_proc_DA=8 nnUNet_compile=t; row 0 S3MambaTrainer_40epochs)
+    local -x DATASET_ID=501 CONFIGURATION=2d_paper RUNS=runs/cvc_clinicdb_paper_input_30epochs run_tag=paper_input_
+    (export nnUNet_n_proc_DA=6; row 0 nnUNetTrainer_30epochs) &
+    wait_for_mamba_ssm 10 && (export nnUNet_n_proc_DA=8 nnUNet_compile=t; row 0 S3MambaTrainer_30epochs)
     wait
 }
 

@@ -1,10 +1,10 @@
 """nnU-Net's own U-Net under the comparison budget and optimiser of docs/RESULTS.md, where nnU-Net ships no trainer.
 
 docs/RESULTS.md compares S3-Mamba with nnU-Net's U-Net under the same number of iterations. nnU-Net 2.8.1 ships
-`nnUNetTrainer_5epochs`, `_10epochs`, `_20epochs`, `_50epochs` and longer, but no 15- or 40-epoch variant: 15 epochs
+`nnUNetTrainer_5epochs`, `_10epochs`, `_20epochs`, `_50epochs` and longer, but no 15- or 30-epoch variant: 15 epochs
 is the longest budget whose S3-Mamba row at nnU-Net's CVC-ClinicDB plan (320x384, batch 19) trains, predicts and
-comes back within one 30-minute GPU session, 40 epochs (10k iterations) the longest at the paper's input size and
-batch (`s3mamba paper-input`: 256x256, batch 16; half the step time). These follow nnU-Net's own variants: they
+comes back within one 30-minute GPU session, 30 epochs (7,500 iterations) the longest at the paper's input size
+and batch (`s3mamba paper-input`: 256x256, batch 16; half the step time, docs/TRAINING.md). These follow nnU-Net's own variants: they
 change `num_epochs` and nothing else. `nnUNetTrainer_AdamW_15epochs` also takes S3-Mamba's optimiser, so that a
 difference between the two models can be split into network and optimiser.
 """
@@ -33,9 +33,9 @@ class nnUNetTrainer_15epochs(_nnUNetTrainerBudget):
     epochs = 15
 
 
-class nnUNetTrainer_40epochs(_nnUNetTrainerBudget):
-    """nnUNetTrainer trained for 40 epochs (10k iterations)."""
-    epochs = 40
+class nnUNetTrainer_30epochs(_nnUNetTrainerBudget):
+    """nnUNetTrainer trained for 30 epochs (7,500 iterations)."""
+    epochs = 30
 
 
 class nnUNetTrainer_AdamW_15epochs(nnUNetTrainer_15epochs):
@@ -56,4 +56,4 @@ class nnUNetTrainer_AdamW_15epochs(nnUNetTrainer_15epochs):
         return paper_optimizer(self.network, self.initial_lr, self.weight_decay, self.num_epochs)
 
 
-__all__ = ["nnUNetTrainer_15epochs", "nnUNetTrainer_40epochs", "nnUNetTrainer_AdamW_15epochs"]
+__all__ = ["nnUNetTrainer_15epochs", "nnUNetTrainer_30epochs", "nnUNetTrainer_AdamW_15epochs"]

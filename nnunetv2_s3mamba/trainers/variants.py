@@ -72,7 +72,7 @@ TCMA_PLACEMENT_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_TCMAfull
 OPTIMIZER_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_nnUNetSGD,)
 # Regularisation (issue 8: stochastic depth off; no test-set change in one CVC-ClinicDB run, docs/RESULTS.md).
 REGULARISATION_ROWS: tuple[type[S3MambaTrainer], ...] = (S3MambaTrainer_noDropPath,)
-SCHEDULE_EPOCHS: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 40, 50, 100, 500, 1000)
+SCHEDULE_EPOCHS: tuple[int, ...] = (1, 2, 5, 10, 15, 20, 30, 50, 100, 500, 1000)
 
 
 def _schedule_variant(row: type[S3MambaTrainer], epochs: int) -> type[S3MambaTrainer]:
