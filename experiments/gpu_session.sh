@@ -93,7 +93,8 @@
 #              on GPU 0. Planned from a measured step of 121 ms at 256x256 x 16 against 245 ms at 320x384 x 19 (H200,
 #              Triton scan, eager; results/gpu_h200_2026-12-01e/) and the compiled mamba-ssm row of
 #              results/cvc_clinicdb_15epochs_s3mamba_sgd/ (machine start to training 4 min, first epoch 426 s with
-#              compilation, then 41-50 s at 320x384): about 25 s an epoch here, so about 25 device minutes in all;
+#              compilation, then 41-50 s at 320x384): about 25 s an epoch here, so about 25 device minutes in all
+#              (measured: 25.6, S3-Mamba epochs 19.6-27.0 s after a first of 299 s; results/gpu_h200_2026-12-01f/);
 #              40 epochs would need about 31
 #   four-gpus  a 4-GPU machine, side by side (~17 min): GPUs 2 and 3 train the 10-epoch S3-Mamba and baseline rows;
 #              GPUs 0+1 meanwhile train with the plan's batch on each GPU (ddp_scaling_2gpu_2d_x2.json; its 1-GPU
