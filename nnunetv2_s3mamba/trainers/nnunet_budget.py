@@ -5,8 +5,8 @@ docs/RESULTS.md compares S3-Mamba with nnU-Net's U-Net under the same number of 
 is the longest budget whose S3-Mamba row at nnU-Net's CVC-ClinicDB plan (320x384, batch 19) trains, predicts and
 comes back within one 30-minute GPU session, 30 epochs (7,500 iterations) the longest at the paper's input size
 and batch (`s3mamba paper-input`: 256x256, batch 16; half the step time, docs/TRAINING.md). These follow nnU-Net's
-own variants: they change `num_epochs` and nothing else. `nnUNetTrainer_AdamW_15epochs` also takes S3-Mamba's optimiser, so that a
-difference between the two models can be split into network and optimiser.
+own variants: they change `num_epochs` and nothing else. `nnUNetTrainer_AdamW_15epochs` also takes S3-Mamba's
+optimiser, so that a difference between the two models can be split into network and optimiser.
 """
 from __future__ import annotations
 
