@@ -1,11 +1,30 @@
 #!/usr/bin/env bash
-# The GPU rows of docs/BENCHMARKS.md in one command (GPU machine, repository root, mamba-ssm built):
-#   bash benchmarks/gpu_suite.sh OUT_DIR
-# Writes scan_gpu.json (our torch scan vs mamba-ssm's selective_scan_fn) and network_gpu.json (training step,
-# inference tile and peak memory of the S3-Mamba presets against nnU-Net's PlainConvUNet at the CVC-ClinicDB plan,
-# batch 26, patch 320x384). End-to-end epoch times come from experiments/cvc_clinicdb.sh (training logs).
-set -euo pipefail
-out=${1:?usage: $0 OUT_DIR}
+# The GPU rows of docs/BENCHMARKS.md in one command (GPU machine, repository root, nnU-Net's wheels on the path;
+# mamba-ssm built for the rows that compare with it):
+#   bash benchmarks/gpu_suite.sh OUT_DIR [BASELINE_KERNEL.py]
+# Writes, in this order, each file as soon as it is done:
+#   gpu_tests.txt              the scan tests on the GPU (Triton kernel against the PyTorch scan and mamba-ssm)
+#   ss2d_scan_gpu.json         SS2D's scan per vmamba-s stage: mamba-ssm, our Triton kernel's tiles (and another
+#                              version of the kernel, BASELINE_KERNEL.py, where given)
+#   ss2d_scan_gpu_fast.json    the same for vmamba-s-fast's scan (one state, ssm_ratio 1)
+#   network_triton.json        training step, inference tile, memory and profile by kernel family: nnU-Net's U-Net
+#                              against vmamba-s and vmamba-s-fast with the Triton scan, eager and compiled
+#   network_mamba_ssm.json     the same U-Net against vmamba-s with mamba-ssm's scan
+# at nnU-Net's CVC-ClinicDB plan (batch 26, 320x384). A failing step is logged and the next one runs.
+set -uo pipefail
+out=${1:?usage: $0 OUT_DIR [BASELINE_KERNEL.py]}
+baseline=${2:-}
 mkdir -p "$out"
-python3 benchmarks/scan_gpu.py > "$out/scan_gpu.json"
-python3 benchmarks/network_gpu.py --presets vmamba-s small --steps 5 > "$out/network_gpu.json"
+export PYTHONUNBUFFERED=1
+python3 -m pytest -q -p no:cacheprovider tests/architectures/test_arch_ss2d_scan_kernel.py \
+    tests/architectures/test_arch_selective_scan.py > "$out/gpu_tests.txt" 2>&1
+python3 benchmarks/ss2d_scan_gpu.py ${baseline:+--baseline-kernel "$baseline"} \
+    --tiles 16,8,16,4 8,8,16,2 32,8,16,4 16,16,8,4 64,8,16,8 32,8,1,8 32,8,32,8 \
+    > "$out/ss2d_scan_gpu.json" 2> "$out/ss2d_scan_gpu.err"
+python3 benchmarks/ss2d_scan_gpu.py --d-state 1 --ssm-ratio 1 --tiles 64,16,8,2 256,16,8,8 128,8,16,4 \
+    > "$out/ss2d_scan_gpu_fast.json" 2> "$out/ss2d_scan_gpu_fast.err"
+S3MAMBA_SCAN_BACKEND=triton python3 benchmarks/network_gpu.py --presets vmamba-s vmamba-s-fast --compile \
+    --steps 10 --profile > "$out/network_triton.json" 2> "$out/network_triton.err"
+S3MAMBA_SCAN_BACKEND=mamba_ssm python3 benchmarks/network_gpu.py --presets vmamba-s --compile --steps 10 \
+    --profile > "$out/network_mamba_ssm.json" 2> "$out/network_mamba_ssm.err"
+echo done > "$out/suite_done"

@@ -123,6 +123,24 @@ def make_training_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torc
     return train_step
 
 
+# Kernel families of a profile, first match wins (kernel names of cuBLAS/CUTLASS, cuDNN, inductor and ours).
+KERNEL_FAMILIES = (
+    ("selective scan", ("_forward_kernel", "_backward_kernel", "selective_scan", "four_direction")),
+    ("matmul", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "splitk", "sm90_")),
+    ("convolution", ("conv", "cudnn", "implicit", "winograd", "fft", "dgrad", "wgrad")),
+    ("normalisation", ("norm", "welford")),
+    ("optimiser", ("adam", "multi_tensor", "sgd")),
+    ("copy", ("memcpy", "memset", "copy", "cat", "transpose")),
+    ("inductor fused", ("triton_",)),
+    ("elementwise/reduction", ("elementwise", "reduce", "vectorized", "unrolled", "softmax", "loss", "index")),
+)
+
+
+def kernel_family(name: str) -> str:
+    lowered = name.lower()
+    return next((family for family, patterns in KERNEL_FAMILIES if any(p in lowered for p in patterns)), "other")
+
+
 def top_ops(train_step, device: torch.device) -> dict:
     """The ops with the most self time on the device (CPU time on a CPU run) over 3 training steps; the summed self
     time per step (busy) against the profiled steps' wall time: on CUDA, busy well below wall means the GPU idles
@@ -142,10 +160,15 @@ def top_ops(train_step, device: torch.device) -> dict:
     # launched it. Busy time sums the kernels (and copies) only.
     counted = [e for e in events if e.device_type == DeviceType.CUDA] if device.type == "cuda" else events
     total = sum(getattr(e, key) for e in counted)
-    return {"busy_ms_per_step": round(total / 3000, 1), "profiled_wall_ms_per_step": round(wall_ms, 1),
+    families: dict[str, float] = {}
+    for e in counted:
+        family = kernel_family(e.key)
+        families[family] = families.get(family, 0.0) + getattr(e, key) / 3000
+    return {"ms_per_step_by_family": {f: round(ms, 2) for f, ms in sorted(families.items(), key=lambda i: -i[1])},
+            "busy_ms_per_step": round(total / 3000, 1), "profiled_wall_ms_per_step": round(wall_ms, 1),
             "kernels_per_step": round(sum(e.count for e in counted) / 3) if device.type == "cuda" else None,
-            "top": [{"op": e.key[:80], "ms_per_step": round(getattr(e, key) / 3000, 2),
-                     "share": round(getattr(e, key) / total, 3)} for e in events[:15]]}
+            "top": [{"op": e.key[:100], "ms_per_step": round(getattr(e, key) / 3000, 2),
+                     "share": round(getattr(e, key) / total, 3)} for e in events[:25]]}
 
 
 def main() -> None:

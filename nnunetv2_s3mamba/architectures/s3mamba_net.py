@@ -33,9 +33,13 @@ N_STAGES = 4
 
 # Width presets (timm style). "vmamba-s": VMamba-S widths, keys compatible with its ImageNet checkpoint.
 # "small": d = 36, the multiple of 4 closest to the 4.64M parameters the paper prints (4.45M; docs/NETWORK.md).
+# "vmamba-s-fast": a deviation from the paper for users who want speed first: VMamba v2's SSM choice (one state per
+# channel, ssm_ratio 1), which makes the scan nearly free; EnCF, TCMA, depths and widths are the paper's.
 S3MAMBA_PRESETS: dict[str, dict] = {
     "vmamba-s": dict(dims=(96, 192, 384, 768), depths=(2, 2, 2, 2), decoder_depths=(2, 2, 2, 1), d_state=16,
                      ssm_ratio=2.0, drop_path_rate=0.2),
+    "vmamba-s-fast": dict(dims=(96, 192, 384, 768), depths=(2, 2, 2, 2), decoder_depths=(2, 2, 2, 1), d_state=1,
+                          ssm_ratio=1.0, drop_path_rate=0.2),
     "small": dict(dims=(36, 72, 144, 288), depths=(2, 2, 2, 2), decoder_depths=(2, 2, 2, 1), d_state=16,
                   ssm_ratio=2.0, drop_path_rate=0.2),
 }

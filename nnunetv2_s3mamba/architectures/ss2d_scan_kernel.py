@@ -1,25 +1,27 @@
 """SS2D's four directional selective scans as one Triton kernel that reads the directions in place.
 
 With mamba-ssm, SS2D writes the image four times into direction-ordered sequences, scans them, and flips and
-transposes the four outputs back before summing them: copies that were 44 ms of a 326 ms training step on an H100
-(docs/BENCHMARKS.md). And mamba-ssm's backward, 4x its forward there, adds every channel's share of dB and dC to
-its direction's shared B/C gradient with one atomic add per channel, state and position.
+transposes the four outputs back before summing them. mamba-ssm runs one thread block per (batch, channel), so B
+and C are read again for every channel, and its backward adds every channel's share of dB and dC to the shared
+gradient with one atomic add per channel, state and position.
 
 Here every tensor stays in pixel order, channels last, as the network holds it: a program scanning direction k
-maps sequence position t to its pixel (`_pixel_of`), so the direction copies and the merge's flips disappear, and
-the backward sums dB/dC over a block of channels in registers before one atomic add per block. Within a chunk of
-CHUNK positions the recurrence h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t runs as a parallel associative
-scan; chunks follow one another, carrying the state. The forward keeps each chunk's initial state for the
-backward, which recomputes the chunk's states and runs the adjoint recurrence as a reverse scan. All arithmetic is
-fp32, whatever the input dtype. The four directions add their outputs (and their gradients of the shared input)
-into one fp32 buffer with atomic adds, so no per-direction copy of either is kept; like mamba-ssm's dB, such sums
-are not bit-reproducible between runs.
+maps sequence position t to its pixel (`_pixel_of`), so there are no direction copies. A program owns one batch
+element, one direction and a block of BLOCK_D channels, so each B/C load serves BLOCK_D channels and the backward
+sums dB/dC over the block in registers before one store per block, state and position. Within a chunk of CHUNK
+positions the recurrence h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t runs as a parallel associative scan;
+chunks follow one another, carrying the state. The forward keeps the state only every CHECKPOINT_CHUNKS chunks;
+the backward replays each such segment forward once to recover its chunks' initial states (in a small per-program
+scratch), then walks the chunks backwards, recomputing their states and running the adjoint recurrence as a reverse
+scan. dt's bias and softplus are applied as delta is loaded. All arithmetic is fp32, whatever the input dtype.
+
+Nothing is added with atomics: every output element and partial sum has one program that stores it (each
+direction's y and u-gradient, each channel block's dB/dC, each batch element's dA/dD/dbias), and PyTorch sums
+them, so training is reproducible run to run.
 
 The forward and backward are PyTorch custom operators (`s3mamba::four_direction_scan_fwd`/`_bwd`, with their
 output shapes and their gradient registered), so that torch.compile keeps a network around them in one graph, as
-it does around mamba-ssm's operators. Measured on an H200 (docs/BENCHMARKS.md, eighth and ninth runs): compiled,
-the network step was 14% shorter than eager from an autograd Function (269.6 ms) and 16% as custom operators
-(265.2 ms): the kernels themselves, not graph breaks, are what compilation cannot shorten.
+it does around mamba-ssm's operators.
 
 Triton is imported only when this module is: SS2D imports it only for the "triton" scan backend. On the CPU the
 kernels run under Triton's interpreter (TRITON_INTERPRET=1), which is how the tests check them against the
@@ -34,16 +36,28 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["four_direction_scan", "smoke_test", "TILES"]
+__all__ = ["four_direction_scan", "smoke_test", "tiles_for", "TILES"]
 
 N_DIRECTIONS = 4
+LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * log2(e)): one special-function instruction
 
-# Channels per program, positions per chunk, warps per program: each (channels, N, chunk) fp32 tile lives in
-# registers. Chosen from 26 tiles that `benchmarks/ss2d_scan_gpu.py` timed at the four vmamba-s stage sizes on an
-# H200 (docs/BENCHMARKS.md): small chunks and one warp were fastest. Chunks of 4 were 2% faster still, but the
-# forward saves one state per chunk for the backward, and at chunks of 4 those states took 7.4 GiB more of a
-# training step's memory than at 8.
-TILES = {"block_d": 4, "chunk": 8, "num_warps": 1}
+# Per state size N: channels per program, positions per chunk, chunks per saved state, warps per program. Each
+# (channels, N, chunk) fp32 tile lives in registers, so block_d * N is kept near 512 per 4 warps; a state is saved
+# every chunk * checkpoint_chunks positions (memory: 4 * N bytes per channel and direction per segment).
+TILES = {16: {"block_d": 32, "chunk": 8, "checkpoint_chunks": 16, "num_warps": 8},
+         1: {"block_d": 128, "chunk": 16, "checkpoint_chunks": 8, "num_warps": 4}}
+
+
+def tiles_for(d_state: int) -> dict:
+    """The tiles of the nearest tabulated state size at or above `d_state`; above the largest, that one's with
+    block_d scaled down so that block_d * N stays the same."""
+    for size in sorted(TILES):
+        if size >= d_state:
+            return dict(TILES[size])
+    largest = max(TILES)
+    tiles = dict(TILES[largest])
+    tiles["block_d"] = max(1, tiles["block_d"] * largest // d_state)
+    return tiles
 
 
 @triton.jit
@@ -76,12 +90,13 @@ def _load_delta(dt_ptr, bias, batch, k, t, d, dmask, H, W, L, s_dt_b, s_dt_l, s_
 
 
 @triton.jit
-def _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask, H, W, L, s_u_b, s_u_l, s_dt_b, s_dt_l,
-                s_dt_k, s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k):
+def _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask, H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b,
+                s_dt_l, s_dt_k, s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k):
     """u, softplus(delta + bias) as (BLOCK_D, CHUNK) and B, C as (N, CHUNK) for positions t of direction k."""
     tmask = t < L
     p, m2, raw, delta = _load_delta(dt_ptr, bias, batch, k, t, d, dmask, H, W, L, s_dt_b, s_dt_l, s_dt_k)
-    u = tl.load(u_ptr + batch * s_u_b + p[None, :] * s_u_l + d[:, None], mask=m2, other=0.0).to(tl.float32)
+    u = tl.load(u_ptr + batch * s_u_b + p[None, :] * s_u_l + k * s_u_k + d[:, None], mask=m2,
+                other=0.0).to(tl.float32)
     bt = tl.load(b_ptr + batch * s_b_b + p[None, :] * s_b_l + k * s_b_k + n[:, None], mask=tmask[None, :],
                  other=0.0).to(tl.float32)
     ct = tl.load(c_ptr + batch * s_c_b + p[None, :] * s_c_l + k * s_c_k + n[:, None], mask=tmask[None, :],
@@ -90,92 +105,131 @@ def _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask, H, 
 
 
 @triton.jit
-def _forward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, y_ptr, state_ptr,
-                    H, W, L, D, n_chunks, s_u_b, s_u_l, s_dt_b, s_dt_l, s_dt_k, s_b_b, s_b_l, s_b_k,
-                    s_c_b, s_c_l, s_c_k, DSTATE: tl.constexpr, BLOCK_D: tl.constexpr, CHUNK: tl.constexpr):
+def _forward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, y_ptr, checkpoint_ptr,
+                    H, W, L, D, n_chunks, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k,
+                    s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k, DSTATE: tl.constexpr, BLOCK_D: tl.constexpr,
+                    CHUNK: tl.constexpr, CHECKPOINT_CHUNKS: tl.constexpr):
     batch = tl.program_id(0) // 4
     k = tl.program_id(0) % 4
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     dmask = d < D
     n = tl.arange(0, DSTATE)
     last = (tl.arange(0, CHUNK) == CHUNK - 1)[None, None, :]
-    A = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0)
+    A2 = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0) * LOG2E
     skip = tl.load(dskip_ptr + k * D + d, mask=dmask, other=0.0)
     bias = tl.load(bias_ptr + k * D + d, mask=dmask, other=0.0)
-    state_base = state_ptr + ((batch * 4 + k) * n_chunks * D + d[:, None]) * DSTATE + n[None, :]
+    checkpoint_base = checkpoint_ptr + ((batch * 4 + k) * n_checkpoints * D + d[:, None]) * DSTATE + n[None, :]
     h = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)
     for chunk in range(n_chunks):
+        if chunk % CHECKPOINT_CHUNKS == 0:
+            tl.store(checkpoint_base + (chunk // CHECKPOINT_CHUNKS) * D * DSTATE, h, mask=dmask[:, None])
         t = chunk * CHUNK + tl.arange(0, CHUNK)
         p, m2, u, raw, delta, bt, ct = _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask,
-                                                   H, W, L, s_u_b, s_u_l, s_dt_b, s_dt_l, s_dt_k, s_b_b, s_b_l,
-                                                   s_b_k, s_c_b, s_c_l, s_c_k)
-        tl.store(state_base + chunk * D * DSTATE, h, mask=dmask[:, None])
-        decay = tl.exp(delta[:, None, :] * A[:, :, None])
+                                                   H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k, s_b_b,
+                                                   s_b_l, s_b_k, s_c_b, s_c_l, s_c_k)
+        decay = tl.exp2(delta[:, None, :] * A2[:, :, None])
         drive = (delta * u)[:, None, :] * bt[None, :, :]
         a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
         states = b_scan + a_scan * h[:, :, None]
         y = tl.sum(states * ct[None, :, :], 1) + skip[:, None] * u
-        tl.atomic_add(y_ptr + (batch * L + p[None, :]) * D + d[:, None], y, mask=m2)  # the four directions' sum
+        tl.store(y_ptr + ((batch * L + p[None, :]) * 4 + k) * D + d[:, None], y.to(y_ptr.dtype.element_ty), mask=m2)
         h = tl.sum(tl.where(last, states, 0.0), 2)
 
 
 @triton.jit
-def _backward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, state_ptr, dy_ptr,
+def _backward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, checkpoint_ptr, scratch_ptr, dy_ptr,
                      du_ptr, ddt_ptr, db_ptr, dc_ptr, da_ptr, dskip_grad_ptr, dbias_ptr,
-                     H, W, L, D, n_chunks, s_u_b, s_u_l, s_dt_b, s_dt_l, s_dt_k, s_b_b, s_b_l, s_b_k,
-                     s_c_b, s_c_l, s_c_k, s_dy_b, s_dy_l,
-                     DSTATE: tl.constexpr, BLOCK_D: tl.constexpr, CHUNK: tl.constexpr):
+                     H, W, L, D, n_chunks, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k,
+                     s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k, s_dy_b, s_dy_l, s_dy_k,
+                     DSTATE: tl.constexpr, BLOCK_D: tl.constexpr, CHUNK: tl.constexpr,
+                     CHECKPOINT_CHUNKS: tl.constexpr):
     batch = tl.program_id(0) // 4
     k = tl.program_id(0) % 4
-    d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    d_block = tl.program_id(1)
+    d_local = tl.arange(0, BLOCK_D)
+    d = d_block * BLOCK_D + d_local
     dmask = d < D
     n = tl.arange(0, DSTATE)
     first = (tl.arange(0, CHUNK) == 0)[None, None, :]
+    last = (tl.arange(0, CHUNK) == CHUNK - 1)[None, None, :]
     A = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0)
+    A2 = A * LOG2E
     skip = tl.load(dskip_ptr + k * D + d, mask=dmask, other=0.0)
     bias = tl.load(bias_ptr + k * D + d, mask=dmask, other=0.0)
-    state_base = state_ptr + ((batch * 4 + k) * n_chunks * D + d[:, None]) * DSTATE + n[None, :]
+    checkpoint_base = checkpoint_ptr + ((batch * 4 + k) * n_checkpoints * D + d[:, None]) * DSTATE + n[None, :]
+    scratch_base = scratch_ptr + ((tl.program_id(0) * tl.num_programs(1) + d_block) * CHECKPOINT_CHUNKS * BLOCK_D
+                                  + d_local[:, None]) * DSTATE + n[None, :]
+    # This program's slice of the per-block partial sums: dB and dC of block j live at db_ptr[j], A, D, bias per batch.
+    block_offset = d_block * (tl.num_programs(0) // 4) * L * 4 * DSTATE
     dh_next = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)  # gradient of the first state of the next chunk
     da_acc = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)
     dskip_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
-    for reverse_chunk in range(n_chunks):
-        chunk = n_chunks - 1 - reverse_chunk
-        t = chunk * CHUNK + tl.arange(0, CHUNK)
-        p, m2, u, raw, delta, bt, ct = _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask,
-                                                   H, W, L, s_u_b, s_u_l, s_dt_b, s_dt_l, s_dt_k, s_b_b, s_b_l,
-                                                   s_b_k, s_c_b, s_c_l, s_c_k)
-        # The decay one step later: dh_t = g_t + exp(delta_{t+1} A) dh_{t+1} (the last one reaches the next chunk).
-        _, _, _, delta_next = _load_delta(dt_ptr, bias, batch, k, t + 1, d, dmask, H, W, L, s_dt_b, s_dt_l, s_dt_k)
-        h0 = tl.load(state_base + chunk * D * DSTATE, mask=dmask[:, None], other=0.0)
-        decay = tl.exp(delta[:, None, :] * A[:, :, None])
-        drive = (delta * u)[:, None, :] * bt[None, :, :]
-        a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
-        states = b_scan + a_scan * h0[:, :, None]
-        dy = tl.load(dy_ptr + batch * s_dy_b + p[None, :] * s_dy_l + d[:, None], mask=m2, other=0.0).to(tl.float32)
-        g = dy[:, None, :] * ct[None, :, :]
-        decay_next = tl.exp(delta_next[:, None, :] * A[:, :, None])
-        ra, rb = tl.associative_scan((decay_next, g), 2, _linear_recurrence, reverse=True)
-        dh = rb + ra * dh_next[:, :, None]
-        dh_next = tl.sum(tl.where(first, dh, 0.0), 2)
-        # dB, dC: summed over this block's channels here, then one atomic add per block, state and position.
-        bc_offset = ((batch * L + p[None, :]) * 4 + k) * DSTATE + n[:, None]
-        tmask = (t < L)[None, :]
-        tl.atomic_add(db_ptr + bc_offset, tl.sum(dh * (delta * u)[:, None, :], 0), mask=tmask)
-        tl.atomic_add(dc_ptr + bc_offset, tl.sum(states * dy[:, None, :], 0), mask=tmask)
-        dh_b = tl.sum(dh * bt[None, :, :], 1)
-        # d(loss)/d(decay_t) * decay_t = dh_t * (h_t - drive_t), with decay_t = exp(delta_t A).
-        z = dh * (states - drive)
-        ddelta = u * dh_b + tl.sum(z * A[:, :, None], 1)
-        draw = tl.where(m2, ddelta * tl.sigmoid(raw), 0.0)  # softplus' = sigmoid
-        da_acc += tl.sum(z * delta[:, None, :], 2)
-        dskip_acc += tl.sum(dy * u, 1)
-        dbias_acc += tl.sum(draw, 1)
-        tl.atomic_add(du_ptr + (batch * L + p[None, :]) * D + d[:, None], delta * dh_b + skip[:, None] * dy, mask=m2)
-        tl.store(ddt_ptr + ((batch * L + p[None, :]) * 4 + k) * D + d[:, None], draw, mask=m2)
-    tl.atomic_add(da_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], da_acc, mask=dmask[:, None])
-    tl.atomic_add(dskip_grad_ptr + k * D + d, dskip_acc, mask=dmask)
-    tl.atomic_add(dbias_ptr + k * D + d, dbias_acc, mask=dmask)
+    for reverse_segment in range(n_checkpoints):
+        segment = n_checkpoints - 1 - reverse_segment
+        first_chunk = segment * CHECKPOINT_CHUNKS
+        chunks_here = tl.minimum(n_chunks - first_chunk, CHECKPOINT_CHUNKS)
+        h = tl.load(checkpoint_base + segment * D * DSTATE, mask=dmask[:, None], other=0.0)
+        if CHECKPOINT_CHUNKS > 1:
+            # Replay the segment forward once, keeping each chunk's initial state in this program's scratch rows
+            # (the forward saved only the segment's first), then walk its chunks backwards.
+            tl.debug_barrier()   # the previous segment's reads of the scratch rows are done
+            for j in range(chunks_here):
+                tl.store(scratch_base + j * BLOCK_D * DSTATE, h)
+                t = (first_chunk + j) * CHUNK + tl.arange(0, CHUNK)
+                p, m2, u, raw, delta, bt, ct = _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n,
+                                                           dmask, H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l,
+                                                           s_dt_k, s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k)
+                decay = tl.exp2(delta[:, None, :] * A2[:, :, None])
+                drive = (delta * u)[:, None, :] * bt[None, :, :]
+                a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
+                h = tl.sum(tl.where(last, b_scan + a_scan * h[:, :, None], 0.0), 2)
+            tl.debug_barrier()   # the scratch rows are written before any thread reads them
+        for reverse_j in range(chunks_here):
+            j = chunks_here - 1 - reverse_j
+            t = (first_chunk + j) * CHUNK + tl.arange(0, CHUNK)
+            p, m2, u, raw, delta, bt, ct = _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask,
+                                                       H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k, s_b_b,
+                                                       s_b_l, s_b_k, s_c_b, s_c_l, s_c_k)
+            # The decay one step later: dh_t = g_t + exp(delta_{t+1} A) dh_{t+1} (the last one reaches the next
+            # chunk).
+            _, _, _, delta_next = _load_delta(dt_ptr, bias, batch, k, t + 1, d, dmask, H, W, L, s_dt_b, s_dt_l,
+                                              s_dt_k)
+            if CHECKPOINT_CHUNKS > 1:
+                h0 = tl.load(scratch_base + j * BLOCK_D * DSTATE)
+            else:
+                h0 = h
+            decay = tl.exp2(delta[:, None, :] * A2[:, :, None])
+            drive = (delta * u)[:, None, :] * bt[None, :, :]
+            a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
+            states = b_scan + a_scan * h0[:, :, None]
+            dy = tl.load(dy_ptr + batch * s_dy_b + p[None, :] * s_dy_l + k * s_dy_k + d[:, None], mask=m2,
+                         other=0.0).to(tl.float32)
+            g = dy[:, None, :] * ct[None, :, :]
+            decay_next = tl.exp2(delta_next[:, None, :] * A2[:, :, None])
+            ra, rb = tl.associative_scan((decay_next, g), 2, _linear_recurrence, reverse=True)
+            dh = rb + ra * dh_next[:, :, None]
+            dh_next = tl.sum(tl.where(first, dh, 0.0), 2)
+            # dB, dC: summed over this block's channels in registers, one store per block, state and position.
+            bc_offset = block_offset + ((batch * L + p[None, :]) * 4 + k) * DSTATE + n[:, None]
+            tmask = (t < L)[None, :]
+            tl.store(db_ptr + bc_offset, tl.sum(dh * (delta * u)[:, None, :], 0), mask=tmask)
+            tl.store(dc_ptr + bc_offset, tl.sum(states * dy[:, None, :], 0), mask=tmask)
+            dh_b = tl.sum(dh * bt[None, :, :], 1)
+            # d(loss)/d(decay_t) * decay_t = dh_t * (h_t - drive_t), with decay_t = exp(delta_t A).
+            z = dh * (states - drive)
+            ddelta = u * dh_b + tl.sum(z * A[:, :, None], 1)
+            draw = tl.where(m2, ddelta * tl.sigmoid(raw), 0.0)  # softplus' = sigmoid
+            da_acc += tl.sum(z * delta[:, None, :], 2)
+            dskip_acc += tl.sum(dy * u, 1)
+            dbias_acc += tl.sum(draw, 1)
+            grid_offset = ((batch * L + p[None, :]) * 4 + k) * D + d[:, None]
+            tl.store(du_ptr + grid_offset, (delta * dh_b + skip[:, None] * dy).to(du_ptr.dtype.element_ty), mask=m2)
+            tl.store(ddt_ptr + grid_offset, draw.to(ddt_ptr.dtype.element_ty), mask=m2)
+    parameter_offset = batch * 4 * D + k * D + d
+    tl.store(da_ptr + parameter_offset[:, None] * DSTATE + n[None, :], da_acc, mask=dmask[:, None])
+    tl.store(dskip_grad_ptr + parameter_offset, dskip_acc, mask=dmask)
+    tl.store(dbias_ptr + parameter_offset, dbias_acc, mask=dmask)
 
 
 def _launch(kernel, grid: tuple[int, int], device: torch.device, *args, **kwargs) -> None:
@@ -201,51 +255,68 @@ def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
+def _checkpoint_count(length: int, chunk: int, checkpoint_chunks: int) -> tuple[int, int]:
+    n_chunks = triton.cdiv(length, chunk)
+    return n_chunks, triton.cdiv(n_chunks, checkpoint_chunks)
+
+
 @torch.library.custom_op("s3mamba::four_direction_scan_fwd", mutates_args=())
 def _scan_forward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor,
-                  height: int, width: int, block_d: int, chunk: int, num_warps: int) -> tuple[Tensor, Tensor]:
-    """y in u's dtype, and each chunk's initial state (fp32) for the backward; u, delta, B, C with unit last stride."""
-    batch, length, channels = u.shape
-    n_chunks = triton.cdiv(length, chunk)
-    y = u.new_zeros(batch, length, channels, dtype=torch.float32)
-    states = u.new_empty(batch, N_DIRECTIONS, n_chunks, channels, A.shape[-1], dtype=torch.float32)
+                  height: int, width: int, block_d: int, chunk: int, checkpoint_chunks: int, num_warps: int
+                  ) -> tuple[Tensor, Tensor]:
+    """Each direction's output (batch, L, 4, d) in u's dtype, and the state (fp32) at every checkpoint."""
+    batch, length, _, channels = u.shape
+    n_chunks, n_checkpoints = _checkpoint_count(length, chunk, checkpoint_chunks)
+    y = u.new_empty(batch, length, N_DIRECTIONS, channels)
+    checkpoints = u.new_empty(batch, N_DIRECTIONS, n_checkpoints, channels, A.shape[-1], dtype=torch.float32)
     grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
-    _launch(_forward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, y, states, height, width, length,
-            channels, n_chunks, *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1],
-            DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
-    return y.to(u.dtype), states
+    _launch(_forward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, y, checkpoints, height, width,
+            length, channels, n_chunks, n_checkpoints, *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1],
+            *C.stride()[:-1], DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk,
+            CHECKPOINT_CHUNKS=checkpoint_chunks, num_warps=num_warps)
+    return y, checkpoints
 
 
 @_scan_forward.register_fake
-def _(u, delta, B, C, A, D, delta_bias, height, width, block_d, chunk, num_warps):
-    batch, length, channels = u.shape
-    n_chunks = triton.cdiv(length, chunk)
-    return (u.new_empty(batch, length, channels),
-            u.new_empty(batch, N_DIRECTIONS, n_chunks, channels, A.shape[-1], dtype=torch.float32))
+def _(u, delta, B, C, A, D, delta_bias, height, width, block_d, chunk, checkpoint_chunks, num_warps):
+    batch, length, _, channels = u.shape
+    _, n_checkpoints = _checkpoint_count(length, chunk, checkpoint_chunks)
+    return (u.new_empty(batch, length, N_DIRECTIONS, channels),
+            u.new_empty(batch, N_DIRECTIONS, n_checkpoints, channels, A.shape[-1], dtype=torch.float32))
 
 
 @torch.library.custom_op("s3mamba::four_direction_scan_bwd", mutates_args=())
 def _scan_backward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor,
-                   states: Tensor, dy: Tensor, height: int, width: int, block_d: int, chunk: int, num_warps: int
+                   checkpoints: Tensor, dy: Tensor, height: int, width: int, block_d: int, chunk: int,
+                   checkpoint_chunks: int, num_warps: int
                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Gradients of u, delta, B, C (in their dtypes; delta's contiguous), A, D and delta_bias (fp32)."""
+    """Gradients of u (per direction, (batch, L, 4, d)), delta, B, C (in their dtypes, contiguous), A, D and
+    delta_bias (fp32). Every partial sum is stored by the one program that owns it and summed here: no atomics, so
+    the gradients are the same in every run."""
     dy = _unit_last_stride(dy)
-    batch, length, channels = u.shape
-    du = u.new_zeros(batch, length, channels, dtype=torch.float32)
-    ddelta = delta.new_empty(delta.shape)  # contiguous (batch, L, 4, d)
-    dB = torch.zeros(B.shape, device=B.device, dtype=torch.float32)
-    dC = torch.zeros(C.shape, device=C.device, dtype=torch.float32)
-    dA, dD, dbias = torch.zeros_like(A), torch.zeros_like(D), torch.zeros_like(delta_bias)
-    grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
-    _launch(_backward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, states, dy, du, ddelta, dB, dC,
-            dA, dD, dbias, height, width, length, channels, states.shape[2], *u.stride()[:-1], *delta.stride()[:-1],
-            *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
-            DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk, num_warps=num_warps)
-    return du.to(u.dtype), ddelta, dB.to(B.dtype), dC.to(C.dtype), dA, dD, dbias
+    batch, length, _, channels = u.shape
+    d_state = A.shape[-1]
+    n_chunks, n_checkpoints = _checkpoint_count(length, chunk, checkpoint_chunks)
+    n_blocks = triton.cdiv(channels, block_d)
+    du = u.new_empty(batch, length, N_DIRECTIONS, channels)
+    ddelta = delta.new_empty(delta.shape)
+    dB = B.new_empty(n_blocks, *B.shape, dtype=torch.float32)
+    dC = C.new_empty(n_blocks, *C.shape, dtype=torch.float32)
+    dA = A.new_empty(batch, *A.shape)
+    dD, dbias = D.new_empty(batch, *D.shape), delta_bias.new_empty(batch, *delta_bias.shape)
+    scratch = A.new_empty(batch * N_DIRECTIONS * n_blocks * checkpoint_chunks * block_d * d_state
+                          if checkpoint_chunks > 1 else 1)
+    grid = (batch * N_DIRECTIONS, n_blocks)
+    _launch(_backward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, checkpoints, scratch, dy, du,
+            ddelta, dB, dC, dA, dD, dbias, height, width, length, channels, n_chunks, n_checkpoints,
+            *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
+            DSTATE=d_state, BLOCK_D=block_d, CHUNK=chunk, CHECKPOINT_CHUNKS=checkpoint_chunks, num_warps=num_warps)
+    return (du, ddelta, dB.sum(0).to(B.dtype), dC.sum(0).to(C.dtype), dA.sum(0), dD.sum(0), dbias.sum(0))
 
 
 @_scan_backward.register_fake
-def _(u, delta, B, C, A, D, delta_bias, states, dy, height, width, block_d, chunk, num_warps):
+def _(u, delta, B, C, A, D, delta_bias, checkpoints, dy, height, width, block_d, chunk, checkpoint_chunks,
+      num_warps):
     return tuple(t.new_empty(t.shape) for t in (u, delta, B, C, A, D, delta_bias))
 
 
@@ -255,9 +326,9 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.launch = launch
 
 
-def _backward(ctx, dy: Tensor, _d_states: Tensor):
+def _backward(ctx, dy: Tensor, _d_checkpoints: Tensor):
     grads = _scan_backward(*ctx.saved_tensors, dy, *ctx.launch)
-    return (*grads, None, None, None, None, None)
+    return (*grads, None, None, None, None, None, None)
 
 
 _scan_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -287,7 +358,7 @@ def smoke_test(device: torch.device) -> None:
 
 def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
                         D: torch.Tensor, delta_bias: torch.Tensor, height: int, width: int,
-                        block_d: Optional[int] = None, chunk: Optional[int] = None) -> torch.Tensor:
+                        tiles: Optional[dict] = None) -> torch.Tensor:
     """The sum over SS2D's four directions of the selective scan with softplus(delta + delta_bias), in pixel order.
 
     u: (batch, L, d) with L = height * width in row-major pixel order, shared by the four directions. delta:
@@ -295,8 +366,11 @@ def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B
     of one projection output; copied only where the last one is not 1). A: (4 * d, N), D and delta_bias:
     (4 * d,), direction-major, fp32.
     Returns (batch, L, d) in u's dtype; the same as scanning the four direction-ordered sequences and summing their
-    outputs back on the grid (`ss2d.SS2D`), within float32 rounding. `block_d`, `chunk`: tile sizes (powers of 2),
-    None takes `TILES`'.
+    outputs back on the grid (`ss2d.SS2D`), within float32 rounding. `tiles` overrides entries of `tiles_for(N)`.
+
+    The operators see u as (batch, L, 4, d) with a zero stride over the directions and return each direction's
+    output: the sums over the directions (of y here, of u's gradient in autograd's backward of `expand`) are
+    PyTorch operations that torch.compile fuses into their neighbours (SS2D's LayerNorm, the SiLU's backward).
     """
     if A.shape != (N_DIRECTIONS * u.shape[-1], A.shape[-1]) or D.shape != (A.shape[0],) or \
             delta_bias.shape != (A.shape[0],) or u.shape[1] != height * width or \
@@ -305,7 +379,10 @@ def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B
         raise ValueError(f"four_direction_scan: inconsistent shapes u {tuple(u.shape)}, delta {tuple(delta.shape)}, "
                          f"A {tuple(A.shape)}, B {tuple(B.shape)}, C {tuple(C.shape)}, D {tuple(D.shape)}, "
                          f"delta_bias {tuple(delta_bias.shape)} for a {height}x{width} image")
+    chosen = {**tiles_for(A.shape[-1]), **(tiles or {})}
     A, D, delta_bias = (t.float().contiguous() for t in (A, D, delta_bias))
     u, delta, B, C = (_unit_last_stride(t) for t in (u, delta, B, C))
-    return _scan_forward(u, delta, B, C, A, D, delta_bias, height, width, block_d or TILES["block_d"],
-                         chunk or TILES["chunk"], TILES["num_warps"])[0]
+    u4 = u.unsqueeze(2).expand(-1, -1, N_DIRECTIONS, -1)
+    y = _scan_forward(u4, delta, B, C, A, D, delta_bias, height, width, chosen["block_d"], chosen["chunk"],
+                      chosen["checkpoint_chunks"], chosen["num_warps"])[0]
+    return y.sum(dim=2, dtype=torch.float32).to(u.dtype)

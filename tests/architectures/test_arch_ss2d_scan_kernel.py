@@ -22,11 +22,15 @@ from nnunetv2_s3mamba.architectures.ss2d import SS2D  # noqa: E402
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
+kernel = importlib.import_module("nnunetv2_s3mamba.architectures.ss2d_scan_kernel")
+kernel_tiles = kernel.tiles_for
+
+
 @pytest.fixture
 def kernel_module():
     if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
         pytest.skip("on the CPU the kernels need Triton's interpreter, set up by tests/conftest.py")
-    return importlib.import_module("nnunetv2_s3mamba.architectures.ss2d_scan_kernel")
+    return kernel
 
 
 def _pixels_of_direction(k: int, h: int, w: int) -> torch.Tensor:
@@ -51,7 +55,6 @@ def _reference(u, delta, A, B, C, D, bias, h, w):
 
 
 def _inputs(b=2, h=3, w=5, d=6, n=4, dtype=torch.float32):
-    torch.manual_seed(0)
     length = h * w
     tensors = dict(u=torch.randn(b, length, d), delta=0.5 * torch.randn(b, length, 4, d),
                    A=-0.5 - torch.rand(4 * d, n), B=torch.randn(b, length, 4, n), C=torch.randn(b, length, 4, n),
@@ -60,13 +63,10 @@ def _inputs(b=2, h=3, w=5, d=6, n=4, dtype=torch.float32):
             for name, t in tensors.items()}
 
 
-def test_kernel_equals_one_scan_per_direction_forward_and_gradients(kernel_module):
-    # 3x5 image: columns differ from rows; 15 positions in chunks of 8: a partial last chunk and a state carried
-    # across chunks; 6 channels in blocks of 4: a partial channel block.
-    t = _inputs()
-    y = kernel_module.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5,
-                                          block_d=4, chunk=8)
-    reference = _reference(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5)
+def _assert_matches_reference(t, h, w, tiles=None):
+    y = kernel.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], h, w,
+                                   tiles=tiles)
+    reference = _reference(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], h, w)
     torch.testing.assert_close(y, reference, rtol=1e-5, atol=1e-5)
     weights = torch.randn_like(reference)
     grads = torch.autograd.grad((y * weights).sum(), list(t.values()))
@@ -75,15 +75,66 @@ def test_kernel_equals_one_scan_per_direction_forward_and_gradients(kernel_modul
         torch.testing.assert_close(grad, reference_grad, rtol=1e-4, atol=1e-5, msg=f"gradient of {name}")
 
 
+# (batch, height, width, channels, states) x tiles. 3x5 and 5x3: columns differ from rows and neither side is even;
+# 15 positions in chunks of 8, 4 or 2: a partial last chunk and a state carried across chunks; checkpoints every
+# 1, 2 or 3 chunks: segments replayed in the backward, the last one partial; 6 channels in blocks of 4 and 3
+# channels in blocks of 2: a partial channel block; batch 1; one state (the fast preset's d_state).
+KERNEL_CASES = [((2, 3, 5, 6, 4), dict(block_d=4, chunk=8, checkpoint_chunks=1)),
+                ((2, 3, 5, 6, 4), dict(block_d=4, chunk=4, checkpoint_chunks=2)),
+                ((1, 5, 3, 3, 4), dict(block_d=2, chunk=2, checkpoint_chunks=3)),
+                ((1, 5, 3, 3, 1), dict(block_d=2, chunk=4, checkpoint_chunks=2)),
+                ((2, 4, 7, 6, 16), None)]
+
+
+@pytest.mark.parametrize("shape, tiles", KERNEL_CASES)
+def test_kernel_equals_one_scan_per_direction_forward_and_gradients(kernel_module, shape, tiles):
+    torch.manual_seed(0)
+    b, h, w, d, n = shape
+    _assert_matches_reference(_inputs(b, h, w, d, n), h, w, tiles)
+
+
+@pytest.mark.parametrize("direction", range(4))
+def test_each_direction_alone_equals_its_scan(kernel_module, direction):
+    """The other three directions silenced (C and D zero): each direction's pixel order on its own."""
+    torch.manual_seed(direction)
+    t = _inputs(1, 3, 5, 6, 4)
+    silent = torch.ones(4, dtype=torch.bool)
+    silent[direction] = False
+    with torch.no_grad():
+        t["C"][:, :, silent] = 0
+        t["D"].view(4, -1)[silent] = 0
+    _assert_matches_reference(t, 3, 5, dict(block_d=4, chunk=4, checkpoint_chunks=2))
+
+
+def test_gradients_are_the_same_in_every_run(kernel_module):
+    """No atomics: two backward passes on the same inputs give bit-identical gradients."""
+    torch.manual_seed(3)
+    t = _inputs(2, 3, 5, 6, 4)
+    tiles = dict(block_d=2, chunk=4, checkpoint_chunks=2)
+
+    def gradients():
+        y = kernel.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5, tiles)
+        return torch.autograd.grad(y.square().sum(), list(t.values()))
+
+    for first, second in zip(gradients(), gradients()):
+        assert torch.equal(first, second)
+
+
 def test_bf16_inputs_scan_in_fp32_and_return_bf16(kernel_module):
+    torch.manual_seed(0)
     t = _inputs(dtype=torch.bfloat16)
-    y = kernel_module.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5,
-                                          block_d=4, chunk=8)
+    y = kernel.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5)
     assert y.dtype == torch.bfloat16
     reference = _reference(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5)  # fp32 scan
     torch.testing.assert_close(y.float(), reference, rtol=1e-2, atol=2e-2)
     y.float().sum().backward()
     assert all(torch.isfinite(t[name].grad).all() for name in t)
+
+
+def test_tiles_follow_the_state_size():
+    assert kernel_tiles(16)["block_d"] * 16 == kernel_tiles(1)["block_d"] * 4
+    assert kernel_tiles(4) == kernel_tiles(16)
+    assert kernel_tiles(64)["block_d"] == kernel_tiles(16)["block_d"] // 4
 
 
 def test_ss2d_with_the_triton_backend_equals_the_torch_backend(kernel_module, monkeypatch):
@@ -110,7 +161,8 @@ def test_operators_pass_pytorchs_custom_operator_checks(kernel_module):
     projection = torch.cat([t["delta"], t["B"], t["C"]], dim=3).requires_grad_()   # (b, L, 4, d + 2n)
     d, n = t["u"].shape[-1], t["B"].shape[-1]
     delta, B, C = torch.split(projection, [d, n, n], dim=3)
-    args = (t["u"].requires_grad_(), delta, B, C, t["A"], t["D"], t["bias"], 3, 5, 4, 8, 1)
+    u4 = t["u"].requires_grad_().unsqueeze(2).expand(-1, -1, 4, -1)
+    args = (u4, delta, B, C, t["A"], t["D"], t["bias"], 3, 5, 4, 4, 2, 1)
     torch.library.opcheck(torch.ops.s3mamba.four_direction_scan_fwd.default, args)
 
 
@@ -210,17 +262,17 @@ def test_triton_backend_by_name_refuses_the_cpu_without_interpreter_and_a_missin
 
 
 @pytest.mark.parametrize("arch", [90, 80])
-def test_kernels_compile_for_the_gpu_with_the_default_tiles(arch):
+@pytest.mark.parametrize("d_state", [16, 1])
+def test_kernels_compile_for_the_gpu_with_the_default_tiles(arch, d_state):
     # The interpreter checks arithmetic, not that Triton can compile the kernels: this compiles them for an H100
     # (sm_90) and an A100 (sm_80) on any machine (Triton ships ptxas) with the default tiles and reads ptxas' report.
-    # Spills are not asserted: they depend on the Triton version (the same tile spilled under Triton 3.6 on the
-    # H200 and not under 3.8 here), and the tiles are chosen by their time on a GPU, which a CPU cannot test.
+    # Spills are not asserted: they depend on the Triton version, and the tiles are chosen by their time on a GPU,
+    # which a CPU cannot test.
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "ss2d_kernel_registers.py"
-    result = subprocess.run([sys.executable, str(script), "--arch", str(arch)], capture_output=True, text=True,
-                            env={**os.environ, "TRITON_INTERPRET": "0"}, timeout=600)
+    result = subprocess.run([sys.executable, str(script), "--arch", str(arch), "--d-state", str(d_state)],
+                            capture_output=True, text=True, env={**os.environ, "TRITON_INTERPRET": "0"}, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(result.stdout)["results"]
-    tiles = importlib.import_module("nnunetv2_s3mamba.architectures.ss2d_scan_kernel").TILES
-    assert row["tiles"] == "{block_d},{chunk},{num_warps}".format(**tiles)
-    for kernel in ("forward", "backward"):
-        assert 0 < row[kernel]["registers"] <= 255 and row[kernel]["spill_bytes"] >= 0, row
+    assert row["tiles"] == "{block_d},{chunk},{checkpoint_chunks},{num_warps}".format(**kernel.tiles_for(d_state))
+    for name in ("forward", "backward"):
+        assert 0 < row[name]["registers"] <= 255 and row[name]["spill_bytes"] >= 0, row

@@ -267,3 +267,21 @@ def test_compile_follows_nnunet_except_for_the_unmeasured_torch_scan(monkeypatch
     assert trainer._do_i_compile() is compiles
     explained = env is None and device == "cuda" and backend == "torch"
     assert any("nnUNet_compile=1" in m for m in messages) == explained
+
+
+def test_fast_row_builds_one_state_per_channel_without_expansion_and_keeps_the_papers_components():
+    kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2,
+                  enable_deep_supervision=True)
+    fast = trainers.S3MambaTrainer_fast_10epochs
+    assert fast.network_preset == "vmamba-s-fast" and fast.use_curriculum and fast.epochs == 10
+    net = fast.build_network_architecture(**kwargs)
+    paper = trainers.S3MambaTrainer.build_network_architecture(**kwargs)
+    from nnunetv2_s3mamba.architectures.ss2d import SS2D
+    fast_blocks = [m for m in net.modules() if isinstance(m, SS2D)]
+    paper_blocks = [m for m in paper.modules() if isinstance(m, SS2D)]
+    assert len(fast_blocks) == len(paper_blocks) == 15
+    for fast_block, paper_block in zip(fast_blocks, paper_blocks):
+        assert (fast_block.d_state, paper_block.d_state) == (1, 16)
+        assert fast_block.d_inner * 2 == paper_block.d_inner == 2 * fast_block.in_proj.in_features
+    assert net.use_encf and net.use_tcma
+    assert sum(p.numel() for p in net.parameters()) < sum(p.numel() for p in paper.parameters())
