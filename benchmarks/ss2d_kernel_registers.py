@@ -1,11 +1,11 @@
 """Registers and spills of the "triton" scan kernels (`ss2d_scan_kernel.py`) per tile size, without a GPU.
 
-Each kernel's (channels, N, chunk) fp32 tiles live in registers: a tile too large spills to local memory, which
+Each kernel's (channels, N) fp32 state tiles live in registers: a tile too large spills to local memory, which
 costs far more than it saves. Triton compiles for a named target on any machine and ships ptxas, so this compiles
 both kernels for each tile configuration (bf16 inputs, N = 16) and reads ptxas' resource report. Prints JSON.
 Needs TRITON_INTERPRET unset or 0 (the interpreter compiles nothing).
 
-    python benchmarks/ss2d_kernel_registers.py [--arch 90] [--d-state 16] [--tiles 32,8,16,4 16,16,8,4 ...]
+    python benchmarks/ss2d_kernel_registers.py [--arch 90] [--d-state 16] [--tiles 16,32,1 32,64,2 ...]
 """
 from __future__ import annotations
 
@@ -23,17 +23,16 @@ from triton.compiler import ASTSource
 from nnunetv2_s3mamba.architectures import ss2d_scan_kernel
 
 BF16_INPUTS = {"u_ptr", "dt_ptr", "b_ptr", "c_ptr", "dy_ptr", "y_ptr", "du_ptr", "ddt_ptr"}  # the rest are fp32
-CONSTEXPRS = ("DSTATE", "BLOCK_D", "CHUNK", "CHECKPOINT_CHUNKS")
+CONSTEXPRS = ("DSTATE", "BLOCK_D", "CHECKPOINT")
 
 
-def kernel_resources(kernel, d_state: int, block_d: int, chunk: int, checkpoint_chunks: int, num_warps: int,
-                     arch: int) -> dict:
+def kernel_resources(kernel, d_state: int, block_d: int, checkpoint: int, num_warps: int, arch: int) -> dict:
     """Compile `kernel` for sm_<arch> and return ptxas' registers and spill bytes."""
     names = kernel.arg_names
     signature = {name: ("constexpr" if name in CONSTEXPRS else
                         ("*bf16" if name in BF16_INPUTS else "*fp32") if name.endswith("_ptr") else "i32")
                  for name in names}
-    constants = {"DSTATE": d_state, "BLOCK_D": block_d, "CHUNK": chunk, "CHECKPOINT_CHUNKS": checkpoint_chunks}
+    constants = {"DSTATE": d_state, "BLOCK_D": block_d, "CHECKPOINT": checkpoint}
     source = ASTSource(fn=kernel, signature=signature,
                        constexprs={(names.index(name),): value for name, value in constants.items()})
     compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps})
@@ -49,7 +48,7 @@ def kernel_resources(kernel, d_state: int, block_d: int, chunk: int, checkpoint_
 
 
 def tile_string(tiles: dict) -> str:
-    return "{block_d},{chunk},{checkpoint_chunks},{num_warps}".format(**tiles)
+    return ",".join(str(tiles[key]) for key in ss2d_scan_kernel.TILE_KEYS)
 
 
 def main() -> None:
@@ -57,15 +56,15 @@ def main() -> None:
     parser.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90 (H100/H200), 80 (A100)")
     parser.add_argument("--d-state", type=int, default=16)
     parser.add_argument("--tiles", nargs="+", default=None,
-                        help="block_d,chunk,checkpoint_chunks,num_warps (default: the kernel's tiles_for(d_state))")
+                        help="block_d,checkpoint,num_warps (default: the kernel's tiles_for(d_state))")
     args = parser.parse_args()
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("ss2d_kernel_registers.py: unset TRITON_INTERPRET (the interpreter compiles nothing)")
     rows = []
     for tiles in args.tiles or [tile_string(ss2d_scan_kernel.tiles_for(args.d_state))]:
-        block_d, chunk, checkpoint_chunks, num_warps = (int(v) for v in tiles.split(","))
-        rows.append({"tiles": tiles, **{name: kernel_resources(kernel, args.d_state, block_d, chunk,
-                                                                checkpoint_chunks, num_warps, args.arch)
+        block_d, checkpoint, num_warps = (int(v) for v in tiles.split(","))
+        rows.append({"tiles": tiles, **{name: kernel_resources(kernel, args.d_state, block_d, checkpoint,
+                                                                num_warps, args.arch)
                                         for name, kernel in (("forward", ss2d_scan_kernel._forward_kernel),
                                                              ("backward", ss2d_scan_kernel._backward_kernel))}})
     print(json.dumps({"benchmark": "ss2d_kernel_registers", "triton": triton.__version__, "arch": args.arch,

@@ -5,10 +5,11 @@ bf16 autocast, as training runs it, at the sizes of each `vmamba-s` stage for nn
 320x384: 80x96, 40x48, 20x24, 10x12 tokens), for the "mamba_ssm" backend and for the "triton" backend with each
 tile configuration, with the peak memory of the timed calls and the largest difference of each output from
 mamba-ssm's. `--baseline-kernel FILE` also times another version of `ss2d_scan_kernel.py` (loaded from FILE, its
-operators renamed) in the same run. Prints JSON; without CUDA it says so and exits 0.
+operators renamed) in the same run, with its default tiles or `--baseline-tiles` (in its TILE_KEYS order).
+Prints JSON; without CUDA it says so and exits 0.
 
     python benchmarks/ss2d_scan_gpu.py [--batch 26] [--steps 10] [--d-state 16] [--ssm-ratio 2]
-        [--tiles 32,8,16,8 16,8,16,4 ...] [--baseline-kernel OLD.py]
+        [--tiles 16,32,1 32,64,1 ...] [--baseline-kernel OLD.py] [--baseline-tiles 4,8,1,1]
 """
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ def load_baseline(path: str):
     return module
 
 
+def parse_tiles(module, text: str) -> dict:
+    """'16,32,1' -> {key: value} in the kernel module's TILE_KEYS order."""
+    return dict(zip(module.TILE_KEYS, (int(v) for v in text.split(",")), strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=26)
@@ -61,8 +67,9 @@ def main() -> None:
     parser.add_argument("--d-state", type=int, default=16)
     parser.add_argument("--ssm-ratio", type=float, default=2.0)
     parser.add_argument("--tiles", nargs="*", default=[],
-                        help="block_d,chunk,checkpoint_chunks,num_warps for the Triton kernel (default tiles first)")
+                        help="tiles for the Triton kernel, its TILE_KEYS in order (default tiles first)")
     parser.add_argument("--baseline-kernel", help="another ss2d_scan_kernel.py to time in the same run")
+    parser.add_argument("--baseline-tiles", help="tiles for the baseline kernel, its TILE_KEYS in order")
     args = parser.parse_args()
     report = {"benchmark": "ss2d_scan_gpu", "backends": scan_backend_report(), "batch": args.batch,
               "d_state": args.d_state, "ssm_ratio": args.ssm_ratio}
@@ -71,6 +78,8 @@ def main() -> None:
         return
     kernel = importlib.import_module(KERNEL_MODULE)  # imports triton
     baseline = load_baseline(args.baseline_kernel) if args.baseline_kernel else None
+    if baseline is not None and args.baseline_tiles:
+        baseline.TILES[args.d_state] = parse_tiles(baseline, args.baseline_tiles)
     default = kernel.tiles_for(args.d_state)
     report.update(device=torch.cuda.get_device_name(), default_tiles=default)
     rows = []
@@ -100,9 +109,7 @@ def main() -> None:
             sys.modules[KERNEL_MODULE] = kernel
         for tiles in [None] + args.tiles:
             if tiles is not None:
-                block_d, chunk, checkpoint_chunks, num_warps = (int(v) for v in tiles.split(","))
-                kernel.TILES[args.d_state] = dict(block_d=block_d, chunk=chunk, checkpoint_chunks=checkpoint_chunks,
-                                                  num_warps=num_warps)
+                kernel.TILES[args.d_state] = parse_tiles(kernel, tiles)
             run("triton_default" if tiles is None else f"triton_{tiles}")
             kernel.TILES[args.d_state] = dict(default)
         rows.append(row)

@@ -1,19 +1,26 @@
 """SS2D's four directional selective scans as one Triton kernel that reads the directions in place.
 
 With mamba-ssm, SS2D writes the image four times into direction-ordered sequences, scans them, and flips and
-transposes the four outputs back before summing them. mamba-ssm runs one thread block per (batch, channel), so B
-and C are read again for every channel, and its backward adds every channel's share of dB and dC to the shared
-gradient with one atomic add per channel, state and position.
+transposes the four outputs back before summing them. mamba-ssm runs one thread block per (batch, channel) that
+splits the positions over its threads and, for each of the N states, runs a block-wide parallel scan with its
+synchronisations; B and C are read again for every channel, and its backward adds every channel's share of dB and
+dC with one atomic add per channel, state and position.
 
 Here every tensor stays in pixel order, channels last, as the network holds it: a program scanning direction k
 maps sequence position t to its pixel (`_pixel_of`), so there are no direction copies. A program owns one batch
-element, one direction and a block of BLOCK_D channels, so each B/C load serves BLOCK_D channels and the backward
-sums dB/dC over the block in registers before one store per block, state and position. Within a chunk of CHUNK
-positions the recurrence h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t runs as a parallel associative scan;
-chunks follow one another, carrying the state. The forward keeps the state only every CHECKPOINT_CHUNKS chunks;
-the backward replays each such segment forward once to recover its chunks' initial states (in a small per-program
-scratch), then walks the chunks backwards, recomputing their states and running the adjoint recurrence as a reverse
-scan. dt's bias and softplus are applied as delta is loaded. All arithmetic is fp32, whatever the input dtype.
+element, one direction and a block of BLOCK_D channels, and holds their (BLOCK_D, N) fp32 state in registers. It
+walks the positions one by one: h = exp(delta A) h + delta B u is one exp and two multiply-adds per state, with no
+parallel-scan overhead and no synchronisation, and each B/C load serves BLOCK_D channels. The inputs of the next
+position are loaded while the current one is computed, so their latency overlaps the arithmetic. There are as many
+programs as (batch, direction, channel block), enough to fill a GPU at nnU-Net's batch sizes.
+
+The forward keeps the state every CHECKPOINT positions. The backward walks the segments between checkpoints last
+to first: it replays a segment forward once from its checkpoint, writing each position's state to a per-program
+scratch (small enough to stay in cache), then walks it backwards with the adjoint recurrence
+dh_t = C_t dy_t + exp(delta_{t+1} A) dh_{t+1}. Because exp(delta_t A) h_{t-1} = h_t - delta_t B_t u_t, the
+gradients of delta and A need only h_t, one scratch read per position. dB and dC are summed over the program's
+channels in registers, one store per program, state and position. dt's bias and softplus are applied as delta is
+loaded. All arithmetic is fp32, whatever the input dtype.
 
 Nothing is added with atomics: every output element and partial sum has one program that stores it (each
 direction's y and u-gradient, each channel block's dB/dC, each batch element's dA/dD/dbias), and PyTorch sums
@@ -36,16 +43,18 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["four_direction_scan", "smoke_test", "tiles_for", "TILES"]
+__all__ = ["four_direction_scan", "smoke_test", "tiles_for", "TILES", "TILE_KEYS"]
 
 N_DIRECTIONS = 4
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * log2(e)): one special-function instruction
 
-# Per state size N: channels per program, positions per chunk, chunks per saved state, warps per program. Each
-# (channels, N, chunk) fp32 tile lives in registers, so block_d * N is kept near 512 per 4 warps; a state is saved
-# every chunk * checkpoint_chunks positions (memory: 4 * N bytes per channel and direction per segment).
-TILES = {16: {"block_d": 32, "chunk": 8, "checkpoint_chunks": 16, "num_warps": 8},
-         1: {"block_d": 128, "chunk": 16, "checkpoint_chunks": 8, "num_warps": 4}}
+# Per state size N: channels per program, positions per saved state, warps per program. A program's (block_d, N)
+# state is block_d * N / (32 * num_warps) registers per thread; fewer channels per program mean more programs to
+# hide the latency of each position's loads. Memory: a saved state every `checkpoint` positions (4 * N bytes per
+# channel and direction each) and a backward scratch of `checkpoint` states per program.
+TILE_KEYS = ("block_d", "checkpoint", "num_warps")
+TILES = {16: {"block_d": 16, "checkpoint": 32, "num_warps": 1},
+         1: {"block_d": 64, "checkpoint": 64, "num_warps": 1}}
 
 
 def tiles_for(d_state: int) -> dict:
@@ -68,81 +77,64 @@ def _pixel_of(t, k, H, W, L):
 
 
 @triton.jit
-def _linear_recurrence(a1, b1, a2, b2):
-    """Composition of x -> a1 x + b1 followed by x -> a2 x + b2: the associative step of h_t = a_t h_{t-1} + b_t."""
-    return a1 * a2, b1 * a2 + b2
-
-
-@triton.jit
 def _softplus(x):
     """softplus with mamba-ssm's threshold: linear above 20, where exp would only add rounding (or overflow)."""
     return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(tl.minimum(x, 20.0))))
 
 
 @triton.jit
-def _load_delta(dt_ptr, bias, batch, k, t, d, dmask, H, W, L, s_dt_b, s_dt_l, s_dt_k):
-    """(pixels, mask, delta + bias, softplus(delta + bias)) for positions t of direction k, (BLOCK_D, CHUNK)."""
-    p = _pixel_of(t, k, H, W, L)
-    m2 = dmask[:, None] & (t < L)[None, :]
-    raw = tl.load(dt_ptr + batch * s_dt_b + p[None, :] * s_dt_l + k * s_dt_k + d[:, None], mask=m2,
-                  other=0.0).to(tl.float32) + bias[:, None]
-    return p, m2, raw, tl.where(m2, _softplus(raw), 0.0)  # delta 0 past the end: the state passes unchanged
-
-
-@triton.jit
-def _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask, H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b,
-                s_dt_l, s_dt_k, s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k):
-    """u, softplus(delta + bias) as (BLOCK_D, CHUNK) and B, C as (N, CHUNK) for positions t of direction k."""
-    tmask = t < L
-    p, m2, raw, delta = _load_delta(dt_ptr, bias, batch, k, t, d, dmask, H, W, L, s_dt_b, s_dt_l, s_dt_k)
-    u = tl.load(u_ptr + batch * s_u_b + p[None, :] * s_u_l + k * s_u_k + d[:, None], mask=m2,
-                other=0.0).to(tl.float32)
-    bt = tl.load(b_ptr + batch * s_b_b + p[None, :] * s_b_l + k * s_b_k + n[:, None], mask=tmask[None, :],
-                 other=0.0).to(tl.float32)
-    ct = tl.load(c_ptr + batch * s_c_b + p[None, :] * s_c_l + k * s_c_k + n[:, None], mask=tmask[None, :],
-                 other=0.0).to(tl.float32)
-    return p, m2, u, raw, delta, bt, ct
+def _load_position(u_row, dt_row, b_row, c_row, p, s_u_l, s_dt_l, s_b_l, s_c_l, dmask):
+    """u and delta + bias's raw value (BLOCK_D,), B and C (N,) at pixel p, in fp32. Rows are pointer tensors to the
+    program's channels (or states) at pixel 0 of its batch element and direction."""
+    u = tl.load(u_row + p * s_u_l, mask=dmask, other=0.0).to(tl.float32)
+    raw = tl.load(dt_row + p * s_dt_l, mask=dmask, other=0.0).to(tl.float32)
+    bt = tl.load(b_row + p * s_b_l).to(tl.float32)
+    ct = tl.load(c_row + p * s_c_l).to(tl.float32)
+    return u, raw, bt, ct
 
 
 @triton.jit
 def _forward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, y_ptr, checkpoint_ptr,
-                    H, W, L, D, n_chunks, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k,
+                    H, W, L, D, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k,
                     s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k, DSTATE: tl.constexpr, BLOCK_D: tl.constexpr,
-                    CHUNK: tl.constexpr, CHECKPOINT_CHUNKS: tl.constexpr):
+                    CHECKPOINT: tl.constexpr):
     batch = tl.program_id(0) // 4
     k = tl.program_id(0) % 4
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     dmask = d < D
     n = tl.arange(0, DSTATE)
-    last = (tl.arange(0, CHUNK) == CHUNK - 1)[None, None, :]
     A2 = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0) * LOG2E
     skip = tl.load(dskip_ptr + k * D + d, mask=dmask, other=0.0)
     bias = tl.load(bias_ptr + k * D + d, mask=dmask, other=0.0)
+    u_row = u_ptr + batch * s_u_b + k * s_u_k + d
+    dt_row = dt_ptr + batch * s_dt_b + k * s_dt_k + d
+    b_row = b_ptr + batch * s_b_b + k * s_b_k + n
+    c_row = c_ptr + batch * s_c_b + k * s_c_k + n
+    y_row = y_ptr + (batch * L * 4 + k) * D + d
     checkpoint_base = checkpoint_ptr + ((batch * 4 + k) * n_checkpoints * D + d[:, None]) * DSTATE + n[None, :]
     h = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)
-    for chunk in range(n_chunks):
-        if chunk % CHECKPOINT_CHUNKS == 0:
-            tl.store(checkpoint_base + (chunk // CHECKPOINT_CHUNKS) * D * DSTATE, h, mask=dmask[:, None])
-        t = chunk * CHUNK + tl.arange(0, CHUNK)
-        p, m2, u, raw, delta, bt, ct = _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask,
-                                                   H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k, s_b_b,
-                                                   s_b_l, s_b_k, s_c_b, s_c_l, s_c_k)
-        decay = tl.exp2(delta[:, None, :] * A2[:, :, None])
-        drive = (delta * u)[:, None, :] * bt[None, :, :]
-        a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
-        states = b_scan + a_scan * h[:, :, None]
-        y = tl.sum(states * ct[None, :, :], 1) + skip[:, None] * u
-        tl.store(y_ptr + ((batch * L + p[None, :]) * 4 + k) * D + d[:, None], y.to(y_ptr.dtype.element_ty), mask=m2)
-        h = tl.sum(tl.where(last, states, 0.0), 2)
+    p_next = _pixel_of(0, k, H, W, L)
+    u_next, raw_next, b_next, c_next = _load_position(u_row, dt_row, b_row, c_row, p_next, s_u_l, s_dt_l, s_b_l,
+                                                      s_c_l, dmask)
+    for t in range(L):
+        if t % CHECKPOINT == 0:
+            tl.store(checkpoint_base + (t // CHECKPOINT) * D * DSTATE, h, mask=dmask[:, None])
+        p, u, raw, bt, ct = p_next, u_next, raw_next, b_next, c_next
+        p_next = _pixel_of(tl.minimum(t + 1, L - 1), k, H, W, L)
+        u_next, raw_next, b_next, c_next = _load_position(u_row, dt_row, b_row, c_row, p_next, s_u_l, s_dt_l,
+                                                          s_b_l, s_c_l, dmask)
+        delta = _softplus(raw + bias)
+        h = tl.exp2(delta[:, None] * A2) * h + (delta * u)[:, None] * bt[None, :]
+        y = tl.sum(h * ct[None, :], 1) + skip * u
+        tl.store(y_row + p * 4 * D, y.to(y_ptr.dtype.element_ty), mask=dmask)
 
 
 @triton.jit
 def _backward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, checkpoint_ptr, scratch_ptr, dy_ptr,
                      du_ptr, ddt_ptr, db_ptr, dc_ptr, da_ptr, dskip_grad_ptr, dbias_ptr,
-                     H, W, L, D, n_chunks, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k,
+                     H, W, L, D, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k,
                      s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k, s_dy_b, s_dy_l, s_dy_k,
-                     DSTATE: tl.constexpr, BLOCK_D: tl.constexpr, CHUNK: tl.constexpr,
-                     CHECKPOINT_CHUNKS: tl.constexpr):
+                     DSTATE: tl.constexpr, BLOCK_D: tl.constexpr, CHECKPOINT: tl.constexpr):
     batch = tl.program_id(0) // 4
     k = tl.program_id(0) % 4
     d_block = tl.program_id(1)
@@ -150,82 +142,73 @@ def _backward_kernel(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, ch
     d = d_block * BLOCK_D + d_local
     dmask = d < D
     n = tl.arange(0, DSTATE)
-    first = (tl.arange(0, CHUNK) == 0)[None, None, :]
-    last = (tl.arange(0, CHUNK) == CHUNK - 1)[None, None, :]
     A = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0)
     A2 = A * LOG2E
     skip = tl.load(dskip_ptr + k * D + d, mask=dmask, other=0.0)
     bias = tl.load(bias_ptr + k * D + d, mask=dmask, other=0.0)
+    u_row = u_ptr + batch * s_u_b + k * s_u_k + d
+    dt_row = dt_ptr + batch * s_dt_b + k * s_dt_k + d
+    b_row = b_ptr + batch * s_b_b + k * s_b_k + n
+    c_row = c_ptr + batch * s_c_b + k * s_c_k + n
+    dy_row = dy_ptr + batch * s_dy_b + k * s_dy_k + d
+    grid_row = (batch * L * 4 + k) * D + d                  # du and ddt: (batch, L, 4, D), contiguous
+    # This program's dB/dC partial sums: (channel block, batch, L, 4, N), summed over the blocks by PyTorch.
+    bc_row = ((d_block * (tl.num_programs(0) // 4) + batch) * L * 4 + k) * DSTATE + n
     checkpoint_base = checkpoint_ptr + ((batch * 4 + k) * n_checkpoints * D + d[:, None]) * DSTATE + n[None, :]
-    scratch_base = scratch_ptr + ((tl.program_id(0) * tl.num_programs(1) + d_block) * CHECKPOINT_CHUNKS * BLOCK_D
+    scratch_base = scratch_ptr + ((tl.program_id(0) * tl.num_programs(1) + d_block) * CHECKPOINT * BLOCK_D
                                   + d_local[:, None]) * DSTATE + n[None, :]
-    # This program's slice of the per-block partial sums: dB and dC of block j live at db_ptr[j], A, D, bias per batch.
-    block_offset = d_block * (tl.num_programs(0) // 4) * L * 4 * DSTATE
-    dh_next = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)  # gradient of the first state of the next chunk
+    carry = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)   # exp(delta_{t+1} A) dh_{t+1}
     da_acc = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)
     dskip_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     dbias_acc = tl.zeros([BLOCK_D], dtype=tl.float32)
     for reverse_segment in range(n_checkpoints):
-        segment = n_checkpoints - 1 - reverse_segment
-        first_chunk = segment * CHECKPOINT_CHUNKS
-        chunks_here = tl.minimum(n_chunks - first_chunk, CHECKPOINT_CHUNKS)
-        h = tl.load(checkpoint_base + segment * D * DSTATE, mask=dmask[:, None], other=0.0)
-        if CHECKPOINT_CHUNKS > 1:
-            # Replay the segment forward once, keeping each chunk's initial state in this program's scratch rows
-            # (the forward saved only the segment's first), then walk its chunks backwards.
-            tl.debug_barrier()   # the previous segment's reads of the scratch rows are done
-            for j in range(chunks_here):
-                tl.store(scratch_base + j * BLOCK_D * DSTATE, h)
-                t = (first_chunk + j) * CHUNK + tl.arange(0, CHUNK)
-                p, m2, u, raw, delta, bt, ct = _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n,
-                                                           dmask, H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l,
-                                                           s_dt_k, s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k)
-                decay = tl.exp2(delta[:, None, :] * A2[:, :, None])
-                drive = (delta * u)[:, None, :] * bt[None, :, :]
-                a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
-                h = tl.sum(tl.where(last, b_scan + a_scan * h[:, :, None], 0.0), 2)
-            tl.debug_barrier()   # the scratch rows are written before any thread reads them
-        for reverse_j in range(chunks_here):
-            j = chunks_here - 1 - reverse_j
-            t = (first_chunk + j) * CHUNK + tl.arange(0, CHUNK)
-            p, m2, u, raw, delta, bt, ct = _load_chunk(u_ptr, dt_ptr, b_ptr, c_ptr, bias, batch, k, t, d, n, dmask,
-                                                       H, W, L, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k, s_b_b,
-                                                       s_b_l, s_b_k, s_c_b, s_c_l, s_c_k)
-            # The decay one step later: dh_t = g_t + exp(delta_{t+1} A) dh_{t+1} (the last one reaches the next
-            # chunk).
-            _, _, _, delta_next = _load_delta(dt_ptr, bias, batch, k, t + 1, d, dmask, H, W, L, s_dt_b, s_dt_l,
-                                              s_dt_k)
-            if CHECKPOINT_CHUNKS > 1:
-                h0 = tl.load(scratch_base + j * BLOCK_D * DSTATE)
-            else:
-                h0 = h
-            decay = tl.exp2(delta[:, None, :] * A2[:, :, None])
-            drive = (delta * u)[:, None, :] * bt[None, :, :]
-            a_scan, b_scan = tl.associative_scan((decay, drive), 2, _linear_recurrence)
-            states = b_scan + a_scan * h0[:, :, None]
-            dy = tl.load(dy_ptr + batch * s_dy_b + p[None, :] * s_dy_l + k * s_dy_k + d[:, None], mask=m2,
-                         other=0.0).to(tl.float32)
-            g = dy[:, None, :] * ct[None, :, :]
-            decay_next = tl.exp2(delta_next[:, None, :] * A2[:, :, None])
-            ra, rb = tl.associative_scan((decay_next, g), 2, _linear_recurrence, reverse=True)
-            dh = rb + ra * dh_next[:, :, None]
-            dh_next = tl.sum(tl.where(first, dh, 0.0), 2)
-            # dB, dC: summed over this block's channels in registers, one store per block, state and position.
-            bc_offset = block_offset + ((batch * L + p[None, :]) * 4 + k) * DSTATE + n[:, None]
-            tmask = (t < L)[None, :]
-            tl.store(db_ptr + bc_offset, tl.sum(dh * (delta * u)[:, None, :], 0), mask=tmask)
-            tl.store(dc_ptr + bc_offset, tl.sum(states * dy[:, None, :], 0), mask=tmask)
-            dh_b = tl.sum(dh * bt[None, :, :], 1)
+        first = (n_checkpoints - 1 - reverse_segment) * CHECKPOINT
+        count = tl.minimum(L - first, CHECKPOINT)
+        # Replay the segment from its checkpoint, keeping every state in this program's scratch rows.
+        h = tl.load(checkpoint_base + (first // CHECKPOINT) * D * DSTATE, mask=dmask[:, None], other=0.0)
+        p_next = _pixel_of(first, k, H, W, L)
+        u_next, raw_next, b_next, _ = _load_position(u_row, dt_row, b_row, c_row, p_next, s_u_l, s_dt_l, s_b_l,
+                                                     s_c_l, dmask)
+        tl.debug_barrier()   # the previous segment's reads of the scratch rows are done
+        for j in range(count):
+            u, raw, bt = u_next, raw_next, b_next
+            p_next = _pixel_of(first + tl.minimum(j + 1, count - 1), k, H, W, L)
+            u_next, raw_next, b_next, _ = _load_position(u_row, dt_row, b_row, c_row, p_next, s_u_l, s_dt_l,
+                                                         s_b_l, s_c_l, dmask)
+            delta = _softplus(raw + bias)
+            h = tl.exp2(delta[:, None] * A2) * h + (delta * u)[:, None] * bt[None, :]
+            tl.store(scratch_base + j * BLOCK_D * DSTATE, h)
+        tl.debug_barrier()   # the scratch rows are written before any thread reads them
+        # Walk the segment backwards.
+        p_next = _pixel_of(first + count - 1, k, H, W, L)
+        u_next, raw_next, b_next, c_next = _load_position(u_row, dt_row, b_row, c_row, p_next, s_u_l, s_dt_l,
+                                                          s_b_l, s_c_l, dmask)
+        dy_next = tl.load(dy_row + p_next * s_dy_l, mask=dmask, other=0.0).to(tl.float32)
+        for reverse_j in range(count):
+            j = count - 1 - reverse_j
+            p, u, raw, bt, ct, dy = p_next, u_next, raw_next, b_next, c_next, dy_next
+            p_next = _pixel_of(first + tl.maximum(j - 1, 0), k, H, W, L)
+            u_next, raw_next, b_next, c_next = _load_position(u_row, dt_row, b_row, c_row, p_next, s_u_l, s_dt_l,
+                                                              s_b_l, s_c_l, dmask)
+            dy_next = tl.load(dy_row + p_next * s_dy_l, mask=dmask, other=0.0).to(tl.float32)
+            h = tl.load(scratch_base + j * BLOCK_D * DSTATE)
+            x = raw + bias
+            delta = _softplus(x)
+            delta_u = delta * u
+            dh = dy[:, None] * ct[None, :] + carry
+            tl.store(db_ptr + bc_row + p * 4 * DSTATE, tl.sum(dh * delta_u[:, None], 0))
+            tl.store(dc_ptr + bc_row + p * 4 * DSTATE, tl.sum(h * dy[:, None], 0))
+            dh_b = tl.sum(dh * bt[None, :], 1)
             # d(loss)/d(decay_t) * decay_t = dh_t * (h_t - drive_t), with decay_t = exp(delta_t A).
-            z = dh * (states - drive)
-            ddelta = u * dh_b + tl.sum(z * A[:, :, None], 1)
-            draw = tl.where(m2, ddelta * tl.sigmoid(raw), 0.0)  # softplus' = sigmoid
-            da_acc += tl.sum(z * delta[:, None, :], 2)
-            dskip_acc += tl.sum(dy * u, 1)
-            dbias_acc += tl.sum(draw, 1)
-            grid_offset = ((batch * L + p[None, :]) * 4 + k) * D + d[:, None]
-            tl.store(du_ptr + grid_offset, (delta * dh_b + skip[:, None] * dy).to(du_ptr.dtype.element_ty), mask=m2)
-            tl.store(ddt_ptr + grid_offset, draw.to(ddt_ptr.dtype.element_ty), mask=m2)
+            z = dh * (h - delta_u[:, None] * bt[None, :])
+            draw = (u * dh_b + tl.sum(z * A, 1)) * tl.sigmoid(x)   # softplus' = sigmoid
+            da_acc += z * delta[:, None]
+            dskip_acc += dy * u
+            dbias_acc += draw
+            tl.store(du_ptr + grid_row + p * 4 * D, (delta * dh_b + skip * dy).to(du_ptr.dtype.element_ty),
+                     mask=dmask)
+            tl.store(ddt_ptr + grid_row + p * 4 * D, draw.to(ddt_ptr.dtype.element_ty), mask=dmask)
+            carry = tl.exp2(delta[:, None] * A2) * dh
     parameter_offset = batch * 4 * D + k * D + d
     tl.store(da_ptr + parameter_offset[:, None] * DSTATE + n[None, :], da_acc, mask=dmask[:, None])
     tl.store(dskip_grad_ptr + parameter_offset, dskip_acc, mask=dmask)
@@ -255,40 +238,36 @@ def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
-def _checkpoint_count(length: int, chunk: int, checkpoint_chunks: int) -> tuple[int, int]:
-    n_chunks = triton.cdiv(length, chunk)
-    return n_chunks, triton.cdiv(n_chunks, checkpoint_chunks)
 
 
 @torch.library.custom_op("s3mamba::four_direction_scan_fwd", mutates_args=())
 def _scan_forward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor,
-                  height: int, width: int, block_d: int, chunk: int, checkpoint_chunks: int, num_warps: int
+                  height: int, width: int, block_d: int, checkpoint: int, num_warps: int
                   ) -> tuple[Tensor, Tensor]:
     """Each direction's output (batch, L, 4, d) in u's dtype, and the state (fp32) at every checkpoint."""
     batch, length, _, channels = u.shape
-    n_chunks, n_checkpoints = _checkpoint_count(length, chunk, checkpoint_chunks)
+    n_checkpoints = triton.cdiv(length, checkpoint)
     y = u.new_empty(batch, length, N_DIRECTIONS, channels)
     checkpoints = u.new_empty(batch, N_DIRECTIONS, n_checkpoints, channels, A.shape[-1], dtype=torch.float32)
     grid = (batch * N_DIRECTIONS, triton.cdiv(channels, block_d))
     _launch(_forward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, y, checkpoints, height, width,
-            length, channels, n_chunks, n_checkpoints, *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1],
-            *C.stride()[:-1], DSTATE=A.shape[-1], BLOCK_D=block_d, CHUNK=chunk,
-            CHECKPOINT_CHUNKS=checkpoint_chunks, num_warps=num_warps)
+            length, channels, n_checkpoints, *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1],
+            *C.stride()[:-1], DSTATE=A.shape[-1], BLOCK_D=block_d, CHECKPOINT=checkpoint, num_warps=num_warps)
     return y, checkpoints
 
 
 @_scan_forward.register_fake
-def _(u, delta, B, C, A, D, delta_bias, height, width, block_d, chunk, checkpoint_chunks, num_warps):
+def _(u, delta, B, C, A, D, delta_bias, height, width, block_d, checkpoint, num_warps):
     batch, length, _, channels = u.shape
-    _, n_checkpoints = _checkpoint_count(length, chunk, checkpoint_chunks)
+    n_checkpoints = triton.cdiv(length, checkpoint)
     return (u.new_empty(batch, length, N_DIRECTIONS, channels),
             u.new_empty(batch, N_DIRECTIONS, n_checkpoints, channels, A.shape[-1], dtype=torch.float32))
 
 
 @torch.library.custom_op("s3mamba::four_direction_scan_bwd", mutates_args=())
 def _scan_backward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D: Tensor, delta_bias: Tensor,
-                   checkpoints: Tensor, dy: Tensor, height: int, width: int, block_d: int, chunk: int,
-                   checkpoint_chunks: int, num_warps: int
+                   checkpoints: Tensor, dy: Tensor, height: int, width: int, block_d: int, checkpoint: int,
+                   num_warps: int
                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Gradients of u (per direction, (batch, L, 4, d)), delta, B, C (in their dtypes, contiguous), A, D and
     delta_bias (fp32). Every partial sum is stored by the one program that owns it and summed here: no atomics, so
@@ -296,7 +275,7 @@ def _scan_backward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D:
     dy = _unit_last_stride(dy)
     batch, length, _, channels = u.shape
     d_state = A.shape[-1]
-    n_chunks, n_checkpoints = _checkpoint_count(length, chunk, checkpoint_chunks)
+    n_checkpoints = triton.cdiv(length, checkpoint)
     n_blocks = triton.cdiv(channels, block_d)
     du = u.new_empty(batch, length, N_DIRECTIONS, channels)
     ddelta = delta.new_empty(delta.shape)
@@ -304,19 +283,17 @@ def _scan_backward(u: Tensor, delta: Tensor, B: Tensor, C: Tensor, A: Tensor, D:
     dC = C.new_empty(n_blocks, *C.shape, dtype=torch.float32)
     dA = A.new_empty(batch, *A.shape)
     dD, dbias = D.new_empty(batch, *D.shape), delta_bias.new_empty(batch, *delta_bias.shape)
-    scratch = A.new_empty(batch * N_DIRECTIONS * n_blocks * checkpoint_chunks * block_d * d_state
-                          if checkpoint_chunks > 1 else 1)
+    scratch = A.new_empty(batch * N_DIRECTIONS * n_blocks * checkpoint * block_d * d_state)
     grid = (batch * N_DIRECTIONS, n_blocks)
     _launch(_backward_kernel, grid, u.device, u, delta, B, C, A, D, delta_bias, checkpoints, scratch, dy, du,
-            ddelta, dB, dC, dA, dD, dbias, height, width, length, channels, n_chunks, n_checkpoints,
+            ddelta, dB, dC, dA, dD, dbias, height, width, length, channels, n_checkpoints,
             *u.stride()[:-1], *delta.stride()[:-1], *B.stride()[:-1], *C.stride()[:-1], *dy.stride()[:-1],
-            DSTATE=d_state, BLOCK_D=block_d, CHUNK=chunk, CHECKPOINT_CHUNKS=checkpoint_chunks, num_warps=num_warps)
+            DSTATE=d_state, BLOCK_D=block_d, CHECKPOINT=checkpoint, num_warps=num_warps)
     return (du, ddelta, dB.sum(0).to(B.dtype), dC.sum(0).to(C.dtype), dA.sum(0), dD.sum(0), dbias.sum(0))
 
 
 @_scan_backward.register_fake
-def _(u, delta, B, C, A, D, delta_bias, checkpoints, dy, height, width, block_d, chunk, checkpoint_chunks,
-      num_warps):
+def _(u, delta, B, C, A, D, delta_bias, checkpoints, dy, height, width, block_d, checkpoint, num_warps):
     return tuple(t.new_empty(t.shape) for t in (u, delta, B, C, A, D, delta_bias))
 
 
@@ -328,7 +305,7 @@ def _setup_context(ctx, inputs, output) -> None:
 
 def _backward(ctx, dy: Tensor, _d_checkpoints: Tensor):
     grads = _scan_backward(*ctx.saved_tensors, dy, *ctx.launch)
-    return (*grads, None, None, None, None, None, None)
+    return (*grads, None, None, None, None, None)
 
 
 _scan_forward.register_autograd(_backward, setup_context=_setup_context)
@@ -383,6 +360,6 @@ def four_direction_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B
     A, D, delta_bias = (t.float().contiguous() for t in (A, D, delta_bias))
     u, delta, B, C = (_unit_last_stride(t) for t in (u, delta, B, C))
     u4 = u.unsqueeze(2).expand(-1, -1, N_DIRECTIONS, -1)
-    y = _scan_forward(u4, delta, B, C, A, D, delta_bias, height, width, chosen["block_d"], chosen["chunk"],
-                      chosen["checkpoint_chunks"], chosen["num_warps"])[0]
+    y = _scan_forward(u4, delta, B, C, A, D, delta_bias, height, width, chosen["block_d"], chosen["checkpoint"],
+                      chosen["num_warps"])[0]
     return y.sum(dim=2, dtype=torch.float32).to(u.dtype)

@@ -76,13 +76,14 @@ def _assert_matches_reference(t, h, w, tiles=None):
 
 
 # (batch, height, width, channels, states) x tiles. 3x5 and 5x3: columns differ from rows and neither side is even;
-# 15 positions in chunks of 8, 4 or 2: a partial last chunk and a state carried across chunks; checkpoints every
-# 1, 2 or 3 chunks: segments replayed in the backward, the last one partial; 6 channels in blocks of 4 and 3
-# channels in blocks of 2: a partial channel block; batch 1; one state (the fast preset's d_state).
-KERNEL_CASES = [((2, 3, 5, 6, 4), dict(block_d=4, chunk=8, checkpoint_chunks=1)),
-                ((2, 3, 5, 6, 4), dict(block_d=4, chunk=4, checkpoint_chunks=2)),
-                ((1, 5, 3, 3, 4), dict(block_d=2, chunk=2, checkpoint_chunks=3)),
-                ((1, 5, 3, 3, 1), dict(block_d=2, chunk=4, checkpoint_chunks=2)),
+# a state saved at every position, every 4, 6 or 7 (a partial last segment, or none) or once (the default tiles on
+# 28 positions): segments replayed in the backward; 6 channels in blocks of 4 and 3 channels in blocks of 2: a
+# partial channel block; batch 1; one state (the fast preset's d_state).
+KERNEL_CASES = [((2, 3, 5, 6, 4), dict(block_d=4, checkpoint=1)),
+                ((2, 3, 5, 6, 4), dict(block_d=4, checkpoint=4)),
+                ((1, 5, 3, 3, 4), dict(block_d=2, checkpoint=6)),
+                ((1, 5, 3, 3, 1), dict(block_d=2, checkpoint=4)),
+                ((2, 4, 7, 6, 16), dict(block_d=8, checkpoint=7)),
                 ((2, 4, 7, 6, 16), None)]
 
 
@@ -103,14 +104,14 @@ def test_each_direction_alone_equals_its_scan(kernel_module, direction):
     with torch.no_grad():
         t["C"][:, :, silent] = 0
         t["D"].view(4, -1)[silent] = 0
-    _assert_matches_reference(t, 3, 5, dict(block_d=4, chunk=4, checkpoint_chunks=2))
+    _assert_matches_reference(t, 3, 5, dict(block_d=4, checkpoint=4))
 
 
 def test_gradients_are_the_same_in_every_run(kernel_module):
     """No atomics: two backward passes on the same inputs give bit-identical gradients."""
     torch.manual_seed(3)
     t = _inputs(2, 3, 5, 6, 4)
-    tiles = dict(block_d=2, chunk=4, checkpoint_chunks=2)
+    tiles = dict(block_d=2, checkpoint=4)
 
     def gradients():
         y = kernel.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5, tiles)
@@ -132,9 +133,9 @@ def test_bf16_inputs_scan_in_fp32_and_return_bf16(kernel_module):
 
 
 def test_tiles_follow_the_state_size():
-    assert kernel_tiles(16)["block_d"] * 16 == kernel_tiles(1)["block_d"] * 4
     assert kernel_tiles(4) == kernel_tiles(16)
     assert kernel_tiles(64)["block_d"] == kernel_tiles(16)["block_d"] // 4
+    assert set(kernel_tiles(1)) == set(kernel_tiles(300)) == set(kernel.TILE_KEYS)
 
 
 def test_ss2d_with_the_triton_backend_equals_the_torch_backend(kernel_module, monkeypatch):
@@ -162,7 +163,7 @@ def test_operators_pass_pytorchs_custom_operator_checks(kernel_module):
     d, n = t["u"].shape[-1], t["B"].shape[-1]
     delta, B, C = torch.split(projection, [d, n, n], dim=3)
     u4 = t["u"].requires_grad_().unsqueeze(2).expand(-1, -1, 4, -1)
-    args = (u4, delta, B, C, t["A"], t["D"], t["bias"], 3, 5, 4, 4, 2, 1)
+    args = (u4, delta, B, C, t["A"], t["D"], t["bias"], 3, 5, 4, 4, 1)
     torch.library.opcheck(torch.ops.s3mamba.four_direction_scan_fwd.default, args)
 
 
@@ -273,6 +274,6 @@ def test_kernels_compile_for_the_gpu_with_the_default_tiles(arch, d_state):
                             capture_output=True, text=True, env={**os.environ, "TRITON_INTERPRET": "0"}, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(result.stdout)["results"]
-    assert row["tiles"] == "{block_d},{chunk},{checkpoint_chunks},{num_warps}".format(**kernel.tiles_for(d_state))
+    assert row["tiles"] == ",".join(str(kernel.tiles_for(d_state)[key]) for key in kernel.TILE_KEYS)
     for name in ("forward", "backward"):
         assert 0 < row[name]["registers"] <= 255 and row[name]["spill_bytes"] >= 0, row
