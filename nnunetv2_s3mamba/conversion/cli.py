@@ -17,6 +17,7 @@ from nnunetv2_s3mamba.conversion.datasets import (
 from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.conversion.label_files import list_cases
 from nnunetv2_s3mamba.conversion.nifti_slices import export_nifti_slices, reassemble_slices
+from nnunetv2_s3mamba.conversion.nifti_volumes import NONFINITE_POLICIES
 from nnunetv2_s3mamba.conversion.raw_dataset import split_raw_dataset
 from nnunetv2_s3mamba.conversion.split import DEFAULT_TEST_FRACTION, STRATA_FILE_NAME
 from nnunetv2_s3mamba.conversion.staging import dataset_folder_name, find_dataset_dir
@@ -111,10 +112,11 @@ def _run_folders(args):
 @_guarded
 def _run_nifti(args):
     names = args.channel_names.split(",") if args.channel_names else None
+    label_names = args.label_names.split(",") if args.label_names else None
     return _report(export_nifti_slices(args.input, args.output, args.dataset_id, args.name,
                                        keep_empty_fraction=args.keep_empty, seed=args.seed, binarize=args.binarize,
-                                       channel_names=names, overwrite=args.overwrite,
-                                       show_progress=not args.no_progress))
+                                       channel_names=names, label_names=label_names, nonfinite=args.nonfinite,
+                                       overwrite=args.overwrite, show_progress=not args.no_progress))
 
 
 @_guarded
@@ -190,7 +192,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     nifti.add_argument("--keep-empty", type=float, default=1.0,
                        help="share of lesion-free training slices to keep (seeded; default 1 = all)")
     nifti.add_argument("--seed", type=int, default=0, help="seed of the lesion-free slice draw")
-    nifti.add_argument("--binarize", action="store_true", help="labels > 0 (or >= 128 for 0..255) become 1")
+    nifti.add_argument("--binarize", action="store_true",
+                       help="merge all classes: labels > 0 become 1 (default: keep every class 0..K)")
+    nifti.add_argument("--label-names", default=None,
+                       help="comma-separated names of classes 1..K for dataset.json (default class_1, class_2, ...)")
+    nifti.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="error",
+                       help="NaN/inf image voxels: error (default) or zero (replace by 0, with a warning)")
     nifti.add_argument("--channel-names", default=None, help="comma-separated channel names (default MRI)")
     _add_output_args(nifti, None)
     nifti.set_defaults(func=_run_nifti)

@@ -1,15 +1,18 @@
-"""Finding and reading label maps in the file formats nnU-Net datasets use here (PNG and NIfTI).
+"""Finding, reading and naming label maps in the file formats nnU-Net datasets use here (PNG and NIfTI).
 
-Shared by the split (lesion pixel counts) and the evaluation (predictions and ground truth), so both read a
-label file the same way.
+Shared by the split (lesion pixel counts), the evaluation (predictions and ground truth) and the slice converter,
+so all read a label file the same way. A label map holds nnU-Net's class IDs: integers 0 (background), 1, ..., K,
+listed in dataset.json as consecutive IDs from 0.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from nnunetv2_s3mamba.conversion.errors import ConversionError
+from nnunetv2_s3mamba.conversion.nifti_volumes import read_nifti
 
 LABEL_ENDINGS = (".nii.gz", ".nii", ".png")
 
@@ -42,25 +45,71 @@ def list_cases(folder: Path, ending: str) -> dict[str, Path]:
 
 
 def read_label(path: Path) -> np.ndarray:
-    """Integer label array of a PNG (H, W) or NIfTI (X, Y[, Z]) file; singleton axes are kept as stored."""
+    """Label array (integers >= 0) of a PNG (H, W) or NIfTI (X, Y[, Z]) file; singleton axes are kept as stored."""
     path = Path(path)
-    try:
-        if path.name.endswith((".nii.gz", ".nii")):
-            import nibabel as nib
-
-            array = np.asanyarray(nib.load(str(path)).dataobj)
-        else:
+    if path.name.endswith((".nii.gz", ".nii")):
+        array = read_nifti(path)[1]
+    else:
+        try:
             from PIL import Image
 
             with Image.open(path) as image:
                 array = np.asarray(image)
-    except Exception as error:  # every reader failure becomes one actionable message
-        raise ConversionError(f"cannot read label file {path}: {error}.") from error
+        except Exception as error:  # every reader failure becomes one actionable message
+            raise ConversionError(f"cannot read label file {path}: {error}.") from error
     if path.suffix == ".png" and array.ndim != 2:
         raise ConversionError(f"label file {path} has shape {array.shape}; a single-channel label PNG is expected.")
-    if not np.issubdtype(array.dtype, np.integer) and not np.all(np.mod(array, 1) == 0):
-        raise ConversionError(f"label file {path} holds non-integer values; expected a label map.")
+    if not np.issubdtype(array.dtype, np.integer):
+        bad = array[~(np.isfinite(array) & (array == np.round(array)))]
+        if bad.size:
+            raise ConversionError(
+                f"label file {path} holds {bad.size} non-integer value(s) ({_shown(np.unique(bad))}); a label map "
+                f"holds class IDs 0, 1, 2, ... Round or threshold it into classes before converting."
+            )
+    if array.size and array.min() < 0:
+        raise ConversionError(
+            f"label file {path} holds negative values ({_shown(np.unique(array[array < 0]))}); nnU-Net's class IDs "
+            f"are 0 (background), 1, 2, ..."
+        )
     return array
+
+
+def _shown(values: np.ndarray, limit: int = 5) -> str:
+    return ", ".join(str(v) for v in values[:limit].tolist()) + (", ..." if values.size > limit else "")
+
+
+def to_label_dtype(labels: np.ndarray) -> np.ndarray:
+    """`labels` as the smallest unsigned integer type that holds every class (uint8 up to 255), values unchanged."""
+    return labels.astype(np.min_scalar_type(int(labels.max(initial=0))))
+
+
+def dataset_labels(classes_found: Iterable[int], names: Sequence[str] | None = None, source: str = "the labels"
+                   ) -> dict[str, int]:
+    """dataset.json `labels`: "background": 0, then `names` (or class_<k>) for the consecutive IDs 1..K.
+
+    K is the largest class found, or the number of names if larger (classes absent from the data). A class ID
+    below K that occurs nowhere is refused unless named: nnU-Net needs consecutive IDs, and such a gap usually
+    means a 0/255 mask or a wrong file rather than a class.
+    """
+    found = sorted({int(c) for c in classes_found} | {0})
+    k = max(found[-1], len(names or ()))
+    if names is not None and len(names) < found[-1]:
+        raise ConversionError(
+            f"{len(names)} label name(s) given but {source} hold {found[-1]} classes (IDs 1..{found[-1]}); "
+            f"give one name per class, background excluded."
+        )
+    missing = sorted(set(range(k + 1)) - set(found))
+    if missing and names is None:
+        raise ConversionError(
+            f"{source} hold the values {_shown(np.array(found), 10)}, so classes {_shown(np.array(missing), 10)} "
+            f"occur nowhere; nnU-Net needs consecutive class IDs 0..K. If these are binary masks (e.g. 0/255), "
+            f"pass --binarize (label > 0 -> 1); if the classes are real, name all {k} with --label-names."
+        )
+    names = list(names) if names is not None else [f"class_{c}" for c in range(1, k + 1)]
+    labels = {"background": 0, **{name: c for c, name in enumerate(names, start=1)}}
+    if len(labels) != k + 1:
+        raise ConversionError(f"label names must be unique and not 'background'; got {', '.join(names)}.")
+    return labels
 
 
 def foreground(labels: np.ndarray, label: int | None = None) -> np.ndarray:

@@ -6,107 +6,37 @@ intensities stay untouched and the slice keeps its position in space (affine shi
 in the dataset maps each slice ID back to (case, z) and records each volume's shape and source files, which
 `reassemble_slices` uses to rebuild volumes with the affine and header of the source volume.
 
-Source layouts: nnU-Net/MSD-converted (`imagesTr/{case}_0000.nii.gz`, one file per channel) or MSD Task
-(`imagesTr/{case}.nii.gz`, channels on a 4th axis); labels in `labelsTr/{case}.nii.gz`; optional
-`imagesTs`/`labelsTs`. Test volumes keep all slices (predictions must cover whole volumes).
+Label maps keep every class 0..K voxel for voxel in both directions (MSD tasks are mostly multi-class); source
+layouts and reading are in nifti_volumes.py. Test volumes keep all slices (predictions must cover whole volumes).
 """
 from __future__ import annotations
 
 import json
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from nnunetv2_s3mamba.conversion.errors import ConversionError
-from nnunetv2_s3mamba.conversion.image_io import binary_mask_from_values
-from nnunetv2_s3mamba.conversion.staging import dataset_folder_name, resolve_raw_dir, staged_dataset
+from nnunetv2_s3mamba.conversion.label_files import dataset_labels, foreground, read_label, to_label_dtype
+from nnunetv2_s3mamba.conversion.nifti_volumes import SourceCase, find_source_cases, load_nifti_header, read_channels
+from nnunetv2_s3mamba.conversion.staging import dataset_folder_name, resolve_raw_dir, staged_dataset, staged_files
 
 INDEX_FILE_NAME = "slice_index.json"
 NIFTI_ENDING = ".nii.gz"
 SLICE_AXIS = 2
-CHANNEL_FILE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})\.nii(\.gz)?$")
-
-
-@dataclass(frozen=True)
-class SourceCase:
-    """One source volume: its channel files (or one 4D file), its label file (None for unlabeled test cases)."""
-
-    case: str
-    images: tuple[Path, ...]
-    label: Path | None
-    subset: str  # "train" or "test"
-
-
-def _nifti_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.name.endswith((".nii.gz", ".nii")) and not p.name.startswith("."))
-
-
-def _strip_nifti(name: str) -> str:
-    return name[:-7] if name.endswith(".nii.gz") else name[:-4]
-
-
-def find_source_cases(source_dir: Path) -> list[SourceCase]:
-    """Cases of imagesTr (+labelsTr) and imagesTs (+labelsTs if present) in either layout."""
-    source_dir = Path(source_dir)
-    if not (source_dir / "imagesTr").is_dir():
-        raise ConversionError(f"{source_dir} has no imagesTr folder; expected the MSD / nnU-Net raw layout.")
-    cases: list[SourceCase] = []
-    for images_name, labels_name, subset in (("imagesTr", "labelsTr", "train"), ("imagesTs", "labelsTs", "test")):
-        images_dir, labels_dir = source_dir / images_name, source_dir / labels_name
-        if not images_dir.is_dir():
-            continue
-        files = _nifti_files(images_dir)
-        if not files and subset == "train":
-            raise ConversionError(f"{images_dir} holds no NIfTI files (*.nii.gz / *.nii).")
-        grouped: dict[str, list[Path]] = {}
-        for path in files:
-            match = CHANNEL_FILE.match(path.name)
-            grouped.setdefault(match.group("case") if match else _strip_nifti(path.name), []).append(path)
-        labels = {_strip_nifti(p.name): p for p in _nifti_files(labels_dir)} if labels_dir.is_dir() else {}
-        missing = sorted(set(grouped) - set(labels))
-        if subset == "train" and missing:
-            raise ConversionError(f"no label in {labels_dir} for image(s) {missing[:10]} of {images_dir}.")
-        cases += [SourceCase(c, tuple(sorted(paths)), labels.get(c), subset) for c, paths in sorted(grouped.items())]
-    return cases
-
-
-def _load(path: Path):
-    import nibabel as nib
-
-    try:
-        return nib.load(str(path))
-    except Exception as error:  # every reader failure becomes one actionable message
-        raise ConversionError(f"cannot read NIfTI file {path}: {error}.") from error
-
-
-def _channels(case: SourceCase) -> list[np.ndarray]:
-    """One 3D array per channel (a 4D MSD file is split along its 4th axis)."""
-    arrays = []
-    for path in case.images:
-        data = np.asanyarray(_load(path).dataobj)
-        if data.ndim == 4:
-            arrays += [data[..., c] for c in range(data.shape[-1])]
-        elif data.ndim == 3:
-            arrays.append(data)
-        else:
-            raise ConversionError(f"{path} has shape {data.shape}; expected a 3D volume or a 4D multi-channel one.")
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        raise ConversionError(f"channels of case {case.case} differ in shape {sorted(shapes)}: {list(case.images)}.")
-    return arrays
 
 
 def _label_volume(case: SourceCase, shape: tuple[int, ...], binarize: bool) -> np.ndarray:
-    data = np.asanyarray(_load(case.label).dataobj)
+    """The case's label map (integers >= 0, else an error naming the file); with `binarize`, label > 0 -> 1."""
+    data = read_label(case.label)
     if data.shape != shape:
         raise ConversionError(
             f"label {case.label} has shape {data.shape} but image {case.images[0]} has {shape}; they must match."
         )
-    return binary_mask_from_values(np.rint(data).astype(np.int64), case.label, binarize)
+    return foreground(data).astype(np.uint8) if binarize else to_label_dtype(data)
 
 
 def _slice_image(array2d: np.ndarray, reference, z: int):
@@ -124,11 +54,14 @@ def _slice_image(array2d: np.ndarray, reference, z: int):
 def export_nifti_slices(
     source_dir: str | os.PathLike, raw_dir: str | os.PathLike | None, dataset_id: int, name: str, *,
     keep_empty_fraction: float = 1.0, seed: int = 0, binarize: bool = False, channel_names: list[str] | None = None,
-    overwrite: bool = False, show_progress: bool = True,
+    label_names: Sequence[str] | None = None, nonfinite: str = "error", overwrite: bool = False,
+    show_progress: bool = True,
 ) -> Path:
     """Write every slice of every volume as an nnU-Net 2D case; keep a seeded share of lesion-free training slices.
 
-    Labels must be 0/1 (or 0/255) unless `binarize` (foreground = value > 0 for 0/1-scaled, >= 128 otherwise).
+    Label maps hold classes 0..K, kept as they are and listed in dataset.json by `label_names` (classes 1..K) or
+    class_<k>; `binarize` merges every class into one (label > 0 -> 1). NaN/inf image voxels are an error unless
+    `nonfinite="zero"` (replaced by 0, with a warning).
     """
     from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
 
@@ -138,19 +71,21 @@ def export_nifti_slices(
     rng = np.random.default_rng(seed)
     index: dict = {"axis": SLICE_AXIS, "file_ending": NIFTI_ENDING, "cases": {}, "slices": {}}
     n_channels = None
+    classes_found: set[int] = set()
     with staged_dataset(raw_dir, dataset_id, name, overwrite) as staging:
         for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
             (staging / sub).mkdir()
         n_train = 0
         for case in tqdm(cases, desc="slicing volumes", disable=not show_progress):
-            channels = _channels(case)
+            reference, channels = read_channels(case, nonfinite)
             if n_channels is None:
                 n_channels = len(channels)
             elif len(channels) != n_channels:
                 raise ConversionError(f"case {case.case} has {len(channels)} channels, earlier cases {n_channels}.")
-            reference = _load(case.images[0])
             shape = channels[0].shape
             labels = _label_volume(case, shape, binarize) if case.label is not None else None
+            if labels is not None:
+                classes_found.update(np.unique(labels).tolist())
             kept = list(range(shape[SLICE_AXIS]))
             if labels is not None and case.subset == "train":
                 empty = [z for z in kept if not labels[:, :, z].any()]
@@ -179,7 +114,8 @@ def export_nifti_slices(
         names = channel_names or [f"MRI{c}" if n_channels > 1 else "MRI" for c in range(n_channels)]
         if len(names) != n_channels:
             raise ConversionError(f"{len(names)} channel names given for {n_channels} channels.")
-        generate_dataset_json(str(staging), dict(enumerate(names)), {"background": 0, "lesion": 1}, n_train,
+        labels_json = dataset_labels(classes_found, label_names, f"the label maps of {source_dir}")
+        generate_dataset_json(str(staging), dict(enumerate(names)), labels_json, n_train,
                               NIFTI_ENDING, dataset_name=dataset_folder_name(dataset_id, name),
                               converted_by="nnunetv2_s3mamba (export_nifti_slices)",
                               description="2D slices of 3D volumes; see slice_index.json for (case, z)")
@@ -195,7 +131,8 @@ def reassemble_slices(
 
     Cases with no predicted slice are skipped; a case with some but not all exported slices is an error. Slices
     dropped at export (lesion-free, not kept) are background. `source_dir` relocates moved source volumes
-    (looked up by file name).
+    (looked up by file name). Predicted classes are kept as they are; volumes are written only if every case
+    succeeds (staged_files).
     """
     import nibabel as nib
 
@@ -211,28 +148,36 @@ def reassemble_slices(
     if incomplete:
         raise ConversionError(f"missing slice predictions in {pred_dir}: " +
                               "; ".join(f"{c}: {m[:5]}" for c, m in list(incomplete.items())[:10]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for case, info in tqdm(sorted(todo.items()), desc="reassembling", disable=not show_progress):
-        target = out_dir / f"{case}{NIFTI_ENDING}"
-        if target.exists() and not overwrite:
-            raise ConversionError(f"{target} already exists; pass --overwrite to replace it.")
-        source = Path(info["source_images"][0])
-        if source_dir is not None:
-            source = Path(source_dir) / source.name
-        if not source.exists():
-            raise ConversionError(f"source volume {source} of case {case} is gone; pass --source-dir to its folder.")
-        reference = _load(source)
-        volume = np.zeros(info["shape"], dtype=np.uint8)
-        for slice_id, z in info["slices"].items():
-            data = np.asanyarray(_load(pred_dir / f"{slice_id}{NIFTI_ENDING}").dataobj)
-            data = data.reshape(data.shape[:2]) if data.size == volume[:, :, z].size else data
-            if data.shape != volume.shape[:2]:
-                raise ConversionError(f"prediction {slice_id} has shape {data.shape}, expected {volume.shape[:2]}.")
-            volume[:, :, z] = data
-        header = reference.header.copy()
-        header.set_data_dtype(np.uint8)
-        image = nib.Nifti1Image(volume, reference.affine, header=header)
-        image.header.set_slope_inter(1, 0)
-        image.to_filename(str(target))
-        written.append(target)
+    with staged_files(out_dir) as staging:
+        for case, info in tqdm(sorted(todo.items()), desc="reassembling", disable=not show_progress):
+            target = out_dir / f"{case}{NIFTI_ENDING}"
+            if target.exists() and not overwrite:
+                raise ConversionError(f"{target} already exists; pass --overwrite to replace it.")
+            source = Path(info["source_images"][0])
+            if source_dir is not None:
+                source = Path(source_dir) / source.name
+            if not source.exists():
+                raise ConversionError(f"source volume {source} of case {case} is gone; pass --source-dir to its "
+                                      f"folder.")
+            reference = load_nifti_header(source)
+            slices = {z: _prediction_slice(pred_dir / f"{slice_id}{NIFTI_ENDING}", tuple(info["shape"][:2]))
+                      for slice_id, z in info["slices"].items()}
+            volume = np.zeros(info["shape"], dtype=np.result_type(np.uint8, *(p.dtype for p in slices.values())))
+            for z, data in slices.items():
+                volume[:, :, z] = data
+            header = reference.header.copy()
+            header.set_data_dtype(volume.dtype)
+            image = nib.Nifti1Image(volume, reference.affine, header=header)
+            image.header.set_slope_inter(1, 0)
+            image.to_filename(str(staging / target.name))
+            written.append(target)
     return written
+
+
+def _prediction_slice(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The (X, Y) label map of one slice prediction, classes as predicted (nnU-Net writes X x Y x 1)."""
+    data = read_label(path)
+    data = data.reshape(shape) if data.size == shape[0] * shape[1] else data
+    if data.shape != shape:
+        raise ConversionError(f"prediction {path} has shape {data.shape}, expected {shape}.")
+    return to_label_dtype(data)

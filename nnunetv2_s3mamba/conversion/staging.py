@@ -3,6 +3,8 @@
 nnU-Net finds datasets by the folder prefix `DatasetXXX_`; a half-written folder would be picked up (and two
 folders with one ID make nnU-Net refuse the ID). So every converter writes into a hidden temporary folder next
 to the destination (same file system, so the final rename is atomic) and an error leaves nothing behind.
+tempfile.mkdtemp creates that folder as 0700; it gets the user's umask mode before anything is written, so the
+renamed dataset is shared like a folder nnU-Net itself creates (files inside follow the umask on their own).
 """
 from __future__ import annotations
 
@@ -61,6 +63,19 @@ def _check_destination(raw: Path, folder: str, overwrite: bool) -> Path:
     return target
 
 
+def _umask_mode(mode: int = 0o777) -> int:
+    """`mode` less the process's umask: the permissions os.mkdir would give a new folder."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def _staging_dir(parent: Path, prefix: str) -> Path:
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    staging.chmod(_umask_mode())
+    return staging
+
+
 @contextmanager
 def staged_dataset(
     raw_dir: str | os.PathLike | None, dataset_id: int, name: str, overwrite: bool = False,
@@ -74,7 +89,7 @@ def staged_dataset(
     folder = dataset_folder_name(dataset_id, name)
     raw.mkdir(parents=True, exist_ok=True)
     target = _check_destination(raw, folder, overwrite or start_from is not None)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder}.staging-", dir=raw))
+    staging = _staging_dir(raw, f".{folder}.staging-")
     try:
         if start_from is not None:
             shutil.copytree(start_from, staging, dirs_exist_ok=True)
@@ -89,3 +104,21 @@ def staged_dataset(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+@contextmanager
+def staged_files(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield a hidden temporary folder inside `out_dir`; on success move each file in it to `out_dir`.
+
+    For outputs that join a folder other tools also write to (a prediction folder), where no whole folder can be
+    swapped in: each file still appears complete (os.replace), and on any exception none of them appears.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = _staging_dir(out_dir, ".s3mamba.staging-")
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, out_dir / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
