@@ -25,7 +25,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     env = subparsers.add_parser("env", help="print the export line that lets nnU-Net find the S3-Mamba trainers",
-                                description='Use as: eval "$(s3mamba env)". Keeps folders already listed.')
+                                description='Use as: eval "$(s3mamba env)". Keeps folders already listed. Only '
+                                            "needed where the install's automatic registration is inactive "
+                                            "(s3mamba doctor says).")
     env.set_defaults(func=_env)
     doctor = subparsers.add_parser("doctor", help="check nnU-Net, trainer discovery, scan backend and GPU")
     doctor.set_defaults(func=_doctor)

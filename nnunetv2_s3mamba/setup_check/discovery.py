@@ -30,9 +30,23 @@ def is_registered(value: str | None = None) -> bool:
 
 
 def with_our_folder(current: str | None) -> str:
-    """An `nnUNet_extTrainer` value with our folder in front (once) and every folder of `current` kept."""
+    """An `nnUNet_extTrainer` value with our folder in front (once) and every folder of `current` kept.
+
+    For explicit set-ups (`s3mamba env`, the quickstart): whoever asks for it wants our trainers to win.
+    """
     kept = [entry for entry in _entries(current) if Path(entry).resolve() != ext_trainer_dir()]
     return os.pathsep.join([str(ext_trainer_dir()), *kept])
+
+
+def with_our_folder_appended(current: str | None) -> str:
+    """`current` untouched where it lists our folder already, else `current` with our folder appended.
+
+    For the automatic registration at Python startup (`startup_hook.py`): nobody asked, so a user's own folders
+    keep their order and stay first (nnU-Net takes the first class of a name it finds).
+    """
+    if is_registered(current or ""):
+        return current
+    return os.pathsep.join([current, str(ext_trainer_dir())]) if current else str(ext_trainer_dir())
 
 
 def export_line(current: str | None = None) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import site
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Callable
 
 import torch
 from packaging.version import Version
 
+from nnunetv2_s3mamba.setup_check import startup_hook
 from nnunetv2_s3mamba.setup_check.discovery import EXT_TRAINER_VARIABLE, ext_trainer_dir, is_registered
 
 SUPPORTED_NNUNET = (Version("2.8.1"), Version("2.9"))
@@ -39,11 +42,29 @@ def check_nnunet_version() -> Check:
                  "" if ok else f'pip install "nnunetv2>={low},<{high}" (external trainers need nnU-Net >= 2.8)')
 
 
+def check_automatic_registration() -> Check:
+    """Whether the startup hook (startup_hook.py) ran in this process, and what it did to nnUNet_extTrainer."""
+    name = "automatic registration at Python startup"
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    installed = next((str(Path(f) / startup_hook.PTH_FILE) for f in folders
+                      if (Path(f) / startup_hook.PTH_FILE).is_file()), None)
+    outcome = startup_hook.startup_outcome
+    if outcome is None:
+        where = f"{installed} is installed but did not run" if installed else \
+            f"{startup_hook.PTH_FILE} is not in this Python's site-packages"
+        return Check(name, None, f"inactive: {where}",
+                     "pip install nnunetv2_s3mamba into this environment (not with --target or PYTHONPATH), "
+                     'or eval "$(s3mamba env)"')
+    return Check(name, True if outcome.active else None,
+                 f"{'active' if outcome.active else 'inactive'} ({installed}): {outcome.detail}")
+
+
 def check_registration() -> Check:
     value = os.environ.get(EXT_TRAINER_VARIABLE, "")
     ok = is_registered(value)
     return Check(f"{EXT_TRAINER_VARIABLE} lists {ext_trainer_dir()}", ok, value or "(unset)",
-                 "" if ok else 'eval "$(s3mamba env)"   (add it to your shell profile; needed for train AND predict)')
+                 "" if ok else 'eval "$(s3mamba env)"   (needed for train AND predict where the automatic '
+                               'registration above is inactive)')
 
 
 def check_trainer_lookup() -> Check:
@@ -78,9 +99,17 @@ def check_paths() -> Check:
 
 
 def check_scan_backend() -> Check:
+    """The backends, with the CPU kernel loaded first (as the first CPU prediction would: from its cache, or compiled
+    now), so that its status says what CPU prediction runs, not whether this process happened to use it yet."""
     from nnunetv2_s3mamba.architectures import scan_backend_report
+    from nnunetv2_s3mamba.architectures.cpu_scan_kernel import build_directory_for, load_cpu_scan_kernel
 
+    cache = build_directory_for(torch.backends.cpu.get_cpu_capability())
+    was_cached = cache.is_dir() and any(path.suffix in (".so", ".pyd") for path in cache.iterdir())
+    loaded = load_cpu_scan_kernel() is not None
     report = scan_backend_report()
+    if loaded:
+        report["cpu_inference_kernel"] += f" ({'loaded from the cache' if was_cached else 'built now'} in {cache})"
     detail = ", ".join(f"{key}={value}" for key, value in report.items())
     return Check("selective-scan backend", True, detail)
 
@@ -108,8 +137,9 @@ def check_network() -> Check:
                  "" if ok else "reinstall nnunetv2_s3mamba and report this as a bug")
 
 
-CHECKS: list[Callable[[], Check]] = [check_nnunet_version, check_registration, check_timm, check_trainer_lookup,
-                                     check_paths, check_scan_backend, check_gpu, check_network]
+CHECKS: list[Callable[[], Check]] = [check_nnunet_version, check_automatic_registration, check_registration,
+                                     check_timm, check_trainer_lookup, check_paths, check_scan_backend, check_gpu,
+                                     check_network]
 
 
 def run_checks() -> list[Check]:

@@ -55,10 +55,15 @@ def _s3mamba(args, env):
 
 def test_doctor_passes_when_registered_and_explains_the_fix_when_not():
     env = {k: v for k, v in os.environ.items() if k != "nnUNet_extTrainer"}
+    env["S3MAMBA_AUTO_REGISTER"] = "0"  # the startup hook would register our folder (test_setup_startup_hook.py)
     failing = _s3mamba(["doctor"], env)
     assert failing.returncode == 1
     assert 'eval "$(s3mamba env)"' in failing.stdout
+    assert "[WARN] automatic registration at Python startup: inactive" in failing.stdout
     env["nnUNet_extTrainer"] = str(ext_trainer_dir())
     passing = _s3mamba(["doctor"], env)
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "[OK  ] nnU-Net finds S3MambaTrainer: nnunetv2_s3mamba.trainers.variants.S3MambaTrainer" in passing.stdout
+    # The CPU kernel's status is what CPU prediction runs, not "not built yet" after loading it from the cache.
+    assert "not built yet" not in passing.stdout
+    assert "cpu_inference_kernel=compiled for" in passing.stdout or "build failed" in passing.stdout
