@@ -31,10 +31,10 @@ setup(
     packages=find_packages(include=["nnunetv2_s3mamba", "nnunetv2_s3mamba.*"]),
     # The shim folder holds a plain module, not a package: ship it explicitly or setuptools drops it. The startup
     # hook's .pth is listed so that sdists carry it (build_py_with_startup_hook copies it to site-packages).
-    package_data={"nnunetv2_s3mamba": ["nnunet_ext/*.py", "architectures/*.cpp", "setup_check/*.pth"]},
+    package_data={"nnunetv2_s3mamba": ["nnunet_ext/*.py", "ops/*.cpp", "setup_check/*.pth"]},
     install_requires=[
         "nnunetv2>=2.8.1,<2.9",
-        "torch>=2.4",  # torch.library.custom_op (mamba_scan_op.py), torch.get_autocast_dtype (precision.py)
+        "torch>=2.4",  # torch.library.custom_op (ops/mamba_ssm_scan.py), torch.get_autocast_dtype (precision.py)
         "SimpleITK",
         "nibabel",
         "batchgenerators>=0.25",

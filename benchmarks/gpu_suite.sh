@@ -16,8 +16,8 @@ out=${1:?usage: $0 OUT_DIR [BASELINE_KERNEL.py]}
 baseline=${2:-}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
-python3 -m pytest -q -p no:cacheprovider tests/architectures/test_arch_ss2d_scan_kernel.py \
-    tests/architectures/test_arch_selective_scan.py > "$out/gpu_tests.txt" 2>&1
+python3 -m pytest -q -p no:cacheprovider tests/ops/test_ops_triton_scan.py \
+    tests/ops/test_ops_selective_scan.py > "$out/gpu_tests.txt" 2>&1
 python3 benchmarks/ss2d_scan_gpu.py ${baseline:+--baseline-kernel "$baseline"} \
     --tiles 16,8,16,4 8,8,16,2 32,8,16,4 16,16,8,4 64,8,16,8 32,8,1,8 32,8,32,8 \
     > "$out/ss2d_scan_gpu.json" 2> "$out/ss2d_scan_gpu.err"

@@ -22,9 +22,10 @@ import time
 
 import torch
 
-from nnunetv2_s3mamba.architectures.cpu_scan_kernel import (cpu_scan_kernel_status, kernel_selective_scan,
+from nnunetv2_s3mamba.ops.cpu_scan_kernel import (cpu_scan_kernel_status, kernel_selective_scan,
                                                              load_cpu_scan_kernel)
-from nnunetv2_s3mamba.architectures.selective_scan import chunked_selective_scan, inference_selective_scan
+from nnunetv2_s3mamba.ops import chunked_selective_scan
+from nnunetv2_s3mamba.ops.inference_scan import inference_selective_scan
 
 SCANS = {"torch_chunked": lambda inputs, chunk: chunked_selective_scan(*inputs, chunk),
          "cpu_kernel": lambda inputs, chunk: kernel_selective_scan(load_cpu_scan_kernel(), *inputs, None, False),

@@ -1,4 +1,4 @@
-"""Registers and spills of the "triton" scan kernels (`ss2d_scan_kernel.py`) per tile size, without a GPU.
+"""Registers and spills of the "triton" scan kernels (`triton_scan.py`) per tile size, without a GPU.
 
 Each kernel's (channels, N) fp32 state tiles live in registers: a tile too large spills to local memory, which
 costs far more than it saves. Triton compiles for a named target on any machine and ships ptxas, so this compiles
@@ -20,7 +20,7 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from nnunetv2_s3mamba.architectures import ss2d_scan_kernel
+from nnunetv2_s3mamba.ops import triton_scan
 
 BF16_INPUTS = {"u_ptr", "dt_ptr", "b_ptr", "c_ptr", "dy_ptr", "y_ptr", "du_ptr", "ddt_ptr"}  # the rest are fp32
 CONSTEXPRS = ("DSTATE", "BLOCK_D", "CHECKPOINT")
@@ -48,7 +48,7 @@ def kernel_resources(kernel, d_state: int, block_d: int, checkpoint: int, num_wa
 
 
 def tile_string(tiles: dict) -> str:
-    return ",".join(str(tiles[key]) for key in ss2d_scan_kernel.TILE_KEYS)
+    return ",".join(str(tiles[key]) for key in triton_scan.TILE_KEYS)
 
 
 def main() -> None:
@@ -61,12 +61,12 @@ def main() -> None:
     if os.environ.get("TRITON_INTERPRET") == "1":
         raise SystemExit("ss2d_kernel_registers.py: unset TRITON_INTERPRET (the interpreter compiles nothing)")
     rows = []
-    for tiles in args.tiles or [tile_string(ss2d_scan_kernel.tiles_for(args.d_state))]:
+    for tiles in args.tiles or [tile_string(triton_scan.tiles_for(args.d_state))]:
         block_d, checkpoint, num_warps = (int(v) for v in tiles.split(","))
         rows.append({"tiles": tiles, **{name: kernel_resources(kernel, args.d_state, block_d, checkpoint,
                                                                 num_warps, args.arch)
-                                        for name, kernel in (("forward", ss2d_scan_kernel._forward_kernel),
-                                                             ("backward", ss2d_scan_kernel._backward_kernel))}})
+                                        for name, kernel in (("forward", triton_scan._forward_kernel),
+                                                             ("backward", triton_scan._backward_kernel))}})
     print(json.dumps({"benchmark": "ss2d_kernel_registers", "triton": triton.__version__, "arch": args.arch,
                       "d_state": args.d_state, "results": rows}, indent=1))
 

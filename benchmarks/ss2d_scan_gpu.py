@@ -4,7 +4,7 @@ Times `SS2D.scan_four_directions` forward + backward (gradients of the input and
 bf16 autocast, as training runs it, at the sizes of each `vmamba-s` stage for nnU-Net's CVC-ClinicDB plan (batch 26,
 320x384: 80x96, 40x48, 20x24, 10x12 tokens), for the "mamba_ssm" backend and for the "triton" backend with each
 tile configuration, with the peak memory of the timed calls and the largest difference of each output from
-mamba-ssm's. `--baseline-kernel FILE` also times another version of `ss2d_scan_kernel.py` (loaded from FILE, its
+mamba-ssm's. `--baseline-kernel FILE` also times another version of `ops/triton_scan.py` (loaded from FILE, its
 operators renamed) in the same run, with its default tiles or `--baseline-tiles` (in its TILE_KEYS order).
 Prints JSON; without CUDA it says so and exits 0.
 
@@ -25,7 +25,7 @@ from nnunetv2_s3mamba.architectures.ss2d import SS2D
 from scan_gpu import cuda_ms_per_call
 
 STAGES = ((96, 80, 96), (192, 40, 48), (384, 20, 24), (768, 10, 12))  # (d_model, tokens high, tokens wide)
-KERNEL_MODULE = "nnunetv2_s3mamba.architectures.ss2d_scan_kernel"
+KERNEL_MODULE = "nnunetv2_s3mamba.ops.triton_scan"
 
 
 def time_scan(block: SS2D, x: torch.Tensor, steps: int) -> tuple[dict, torch.Tensor]:
@@ -47,7 +47,7 @@ def time_scan(block: SS2D, x: torch.Tensor, steps: int) -> tuple[dict, torch.Ten
 def load_baseline(path: str):
     """Another version of the kernel module, its custom operators renamed so that both can be registered."""
     source = open(path).read().replace('"s3mamba::', '"s3mamba_baseline::')
-    spec = importlib.util.spec_from_loader("ss2d_scan_kernel_baseline", loader=None)
+    spec = importlib.util.spec_from_loader("triton_scan_baseline", loader=None)
     module = importlib.util.module_from_spec(spec)
     module.__file__ = path
     sys.modules[spec.name] = module
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--ssm-ratio", type=float, default=2.0)
     parser.add_argument("--tiles", nargs="*", default=[],
                         help="tiles for the Triton kernel, its TILE_KEYS in order (default tiles first)")
-    parser.add_argument("--baseline-kernel", help="another ss2d_scan_kernel.py to time in the same run")
+    parser.add_argument("--baseline-kernel", help="another triton_scan.py to time in the same run")
     parser.add_argument("--baseline-tiles", help="tiles for the baseline kernel, its TILE_KEYS in order")
     args = parser.parse_args()
     report = {"benchmark": "ss2d_scan_gpu", "backends": scan_backend_report(), "batch": args.batch,

@@ -23,7 +23,7 @@
 #   bench-adamw   the network's step with fused vs PyTorch's default AdamW at batch 9 and 26 (network_adamw_b*.json)
 #   lr-rows    the lr 1e-3 rows of issue 8 under the 5-epoch budget, one per GPU (runs/cvc_clinicdb/<trainer>/)
 #   rows-10epochs   issue 8's 10-epoch budget: S3-Mamba on GPU 0; its baseline, then nnU-Net's U-Net, on GPU 1
-#   compile-op  the scan's custom operators under torch.compile (mamba_scan_op.py): the architecture tests on the
+#   compile-op  the scan's custom operators under torch.compile (ops/mamba_ssm_scan.py): the architecture tests on the
 #              GPU (gpu_arch_tests.txt), the network step compiled vs eager (network_compile_op.json), and
 #              nnUNetv2_train compiled on GPU 1 beside eager on GPU 0 (ddp_scaling_1gpu[_compiled].json)
 #   predict-gpu  nnUNetv2_predict of 184 CVC frames with untrained checkpoints, U-Net vs S3-Mamba interleaved, and
@@ -38,7 +38,7 @@
 #              runs/cvc_clinicdb_15epochs/) and a second run of all three 15-epoch rows (runs/cvc_clinicdb_15epochs_run2/;
 #              S3-Mamba GPU 0, baseline GPU 3, U-Net GPU 2, then network-before-after there if BEFORE_SRC is set,
 #              then triton-scan there)
-#   triton-scan  GPU 0: the "triton" scan backend (ss2d_scan_kernel.py): its tests on the GPU (triton_tests.txt),
+#   triton-scan  GPU 0: the "triton" scan backend (ops/triton_scan.py): its tests on the GPU (triton_tests.txt),
 #              SS2D forward+backward per stage against mamba-ssm for several tile sizes (ss2d_scan_gpu.json), and
 #              the network step with each backend (network_{mamba_ssm,triton}.json)
 #   network-before-after  GPU 0: the eager network step (full, no TCMA, baseline; profiled) of an earlier version
@@ -246,7 +246,7 @@ rows_15epochs() {  # GPU 0: S3-Mamba; GPU 1: the U-Net, then the baseline; GPUs 
 }
 
 triton_scan() {  # triton_scan GPU: the "triton" scan backend's tests on the GPU, its tile sweep, the network step
-    CUDA_VISIBLE_DEVICES=$1 python3 -m pytest -q -p no:cacheprovider tests/architectures/test_arch_ss2d_scan_kernel.py \
+    CUDA_VISIBLE_DEVICES=$1 python3 -m pytest -q -p no:cacheprovider tests/ops/test_ops_triton_scan.py \
         > "$out/triton_tests.txt" 2>&1
     phase triton-tests
     CUDA_VISIBLE_DEVICES=$1 python3 benchmarks/ss2d_scan_gpu.py ${TRITON_TILES:+--tiles $TRITON_TILES} \

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 if not torch.cuda.is_available():
-    # Triton's interpreter runs the "triton" scan backend's kernels on the CPU (test_arch_ss2d_scan_kernel.py).
+    # Triton's interpreter runs the "triton" scan backend's kernels on the CPU (test_ops_triton_scan.py).
     # `triton.jit` reads this variable when it decorates, triton's own library functions included, so it must be set
     # before anything imports triton (nnU-Net's imports do).
     os.environ.setdefault("TRITON_INTERPRET", "1")

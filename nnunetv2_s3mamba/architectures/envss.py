@@ -6,34 +6,21 @@ EnVSS = VMamba's VSS block without the depthwise convolution (inside SS2D), with
 s1, s2 are learnable per-channel scales (our reading of the figure, as in MambaIR's residual state-space block).
 EnCF = squeeze-and-excitation with its own residual: v + v * sigmoid(FC(ReLU(FC(GAP(v))))).
 With use_encf=False the block is `s1 * x + DropPath(SS2D(LN1(x)))`: the VM-UNet VSS block without DWConv (plus
-the learnable scale s1, which starts at 1): the baseline of the paper's ablation (Tables 3-4).
+the learnable scale s1, which starts at 1): the baseline of the paper's ablation (Tables 3-4). DropPath is
+dynamic_network_architectures' (timm's stochastic depth), the one nnU-Net's own residual networks use.
 """
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 import torch
+from dynamic_network_architectures.building_blocks.regularization import DropPath
 from torch import nn
 
 from nnunetv2_s3mamba.architectures.patch_ops import PatchExpand2D, PatchMerging2D
 from nnunetv2_s3mamba.architectures.ss2d import SS2D
 
-__all__ = ["EnCFBlock", "EnVSSBlock", "EnVSSLayer", "EnVSSLayerUp", "DropPath"]
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drops the whole residual branch per sample during training, rescaling the kept ones."""
-
-    def __init__(self, rate: float) -> None:
-        super().__init__()
-        self.rate = rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = 1.0 - self.rate
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
+__all__ = ["EnCFBlock", "EnVSSBlock", "EnVSSLayer", "EnVSSLayerUp"]
 
 
 class EnCFBlock(nn.Module):

@@ -24,7 +24,7 @@ from torch import nn
 
 from nnunetv2_s3mamba.architectures.envss import EnVSSLayer, EnVSSLayerUp
 from nnunetv2_s3mamba.architectures.patch_ops import PatchEmbed2D, PatchExpand2D
-from nnunetv2_s3mamba.architectures.selective_scan import SCAN_BACKENDS
+from nnunetv2_s3mamba.ops import SCAN_BACKENDS
 from nnunetv2_s3mamba.architectures.tcma import TCMA
 
 __all__ = ["S3MambaNet", "S3MAMBA_PRESETS", "build_s3mamba"]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnunetv2_s3mamba.architectures.precision import overflow_safe_autocast
+from nnunetv2_s3mamba.ops.precision import overflow_safe_autocast
 
 __all__ = ["TCMA", "SobelEdges"]
 

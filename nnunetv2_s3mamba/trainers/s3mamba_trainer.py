@@ -19,8 +19,8 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
   an explicit `nnUNet_compile` it stays off where the scan runs in PyTorch. Both GPU scans run as custom operators
   inside one compiled graph and were measured faster compiled (docs/BENCHMARKS.md): mamba-ssm's
-  (`architectures/mamba_scan_op.py`; epochs a third shorter on an H100 after about 4.5 minutes of compilation) and
-  our Triton kernel's (`architectures/ss2d_scan_kernel.py`; network step -16%, memory -17% on an H200). The PyTorch
+  (`ops/mamba_ssm_scan.py`; epochs a third shorter on an H100 after about 4.5 minutes of compilation) and
+  our Triton kernel's (`ops/triton_scan.py`; network step -16%, memory -17% on an H200). The PyTorch
   scan stays outside compiled graphs (`torch.compiler.disable`: its loops over steps and chunks would unroll), so
   a compiled network breaks at every SS2D there; that path has never been timed compiled.
 
@@ -41,7 +41,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunetv2_s3mamba.architectures import build_s3mamba
-from nnunetv2_s3mamba.architectures.selective_scan import resolve_scan_backend
+from nnunetv2_s3mamba.ops import resolve_scan_backend
 from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin, smallest_over_ranks
 from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms
 from nnunetv2_s3mamba.trainers.gpu_memory import fit_batch_size

@@ -1,7 +1,7 @@
 """SS2D's four directions, checked against a plain reading of VMamba's cross-scan: one scan per direction."""
 import torch
 
-from nnunetv2_s3mamba.architectures.selective_scan import selective_scan
+from nnunetv2_s3mamba.ops import selective_scan
 from nnunetv2_s3mamba.architectures.ss2d import SS2D
 
 

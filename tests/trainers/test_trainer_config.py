@@ -168,7 +168,7 @@ def test_full_resolution_tcma_row_and_its_budgets_build_the_fourth_tcma_level():
 def test_no_drop_path_row_trains_every_block_deterministically_and_changes_nothing_else():
     """Stochastic depth off: all 15 blocks' rates are 0, so two training-mode passes agree (with the default 0.2
     they do not); the parameters and components are the paper row's."""
-    from nnunetv2_s3mamba.architectures.envss import DropPath
+    from dynamic_network_architectures.building_blocks.regularization import DropPath
 
     kwargs = dict(plans_manager=None, configuration_manager=None, num_input_channels=3, num_output_channels=2,
                   enable_deep_supervision=False)
@@ -180,7 +180,7 @@ def test_no_drop_path_row_trains_every_block_deterministically_and_changes_nothi
         torch.manual_seed(0)
         nets[row] = Tiny.build_network_architecture(**kwargs).train()
     paper, no_drop_path = nets.values()
-    rates = {name: [m.rate for m in net.modules() if isinstance(m, DropPath)] for name, net in
+    rates = {name: [m.drop_prob for m in net.modules() if isinstance(m, DropPath)] for name, net in
              (("paper", paper), ("no_drop_path", no_drop_path))}
     assert len(rates["no_drop_path"]) == 15 and set(rates["no_drop_path"]) == {0.0}
     assert max(rates["paper"]) == pytest.approx(0.2)

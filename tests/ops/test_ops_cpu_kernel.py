@@ -6,11 +6,11 @@ import shutil
 import pytest
 import torch
 
-from nnunetv2_s3mamba.architectures import cpu_scan_kernel, selective_scan
-from nnunetv2_s3mamba.architectures.cpu_scan_kernel import (cpu_scan_kernel_status, kernel_selective_scan,
+from nnunetv2_s3mamba.ops import cpu_scan_kernel, selective_scan
+from nnunetv2_s3mamba.ops.cpu_scan_kernel import (cpu_scan_kernel_status, kernel_selective_scan,
                                                             load_cpu_scan_kernel)
-from nnunetv2_s3mamba.architectures.selective_scan import inference_selective_scan
-from test_arch_selective_scan import make_inputs, sequential_scan
+from nnunetv2_s3mamba.ops.inference_scan import inference_selective_scan
+from test_ops_selective_scan import make_inputs, sequential_scan
 
 needs_compiler = pytest.mark.skipif(shutil.which("c++") is None or shutil.which("ninja") is None,
                                     reason="needs a C++ compiler and ninja to build the kernel")

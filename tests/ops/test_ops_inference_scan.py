@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from nnunetv2_s3mamba.architectures import S3MambaNet, selective_scan
-from nnunetv2_s3mamba.architectures.selective_scan import chunked_selective_scan, inference_selective_scan
-from test_arch_selective_scan import make_inputs, sequential_scan
+from nnunetv2_s3mamba.ops import chunked_selective_scan
+from nnunetv2_s3mamba.ops.inference_scan import inference_selective_scan
+from test_ops_selective_scan import make_inputs, sequential_scan
 
 
 def detached(dtype, **kwargs):

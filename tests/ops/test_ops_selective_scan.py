@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from nnunetv2_s3mamba.architectures import scan_backend_report, selective_scan
-from nnunetv2_s3mamba.architectures.selective_scan import chunked_selective_scan, resolve_scan_backend
+from nnunetv2_s3mamba.ops import scan_backend_report, selective_scan
+from nnunetv2_s3mamba.ops import chunked_selective_scan, resolve_scan_backend
 
 
 def sequential_scan(u, delta, A, B, C, D, delta_bias):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from nnunetv2_s3mamba.architectures.precision import autocast_is_bf16, overflow_safe_autocast
+from nnunetv2_s3mamba.ops.precision import autocast_is_bf16, overflow_safe_autocast
 from nnunetv2_s3mamba.architectures.ss2d import SS2D
 
 CPU = torch.device("cpu")

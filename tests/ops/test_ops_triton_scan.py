@@ -1,4 +1,4 @@
-"""The "triton" backend: SS2D's four directions in one kernel (`ss2d_scan_kernel.py`) against the PyTorch scan.
+"""The "triton" backend: SS2D's four directions in one kernel (`ops/triton_scan.py`) against the PyTorch scan.
 
 On a GPU the compiled kernels run; on the CPU Triton's interpreter runs the same kernel code (tests/conftest.py sets
 TRITON_INTERPRET=1 there before anything imports triton).
@@ -15,14 +15,14 @@ import torch
 
 pytest.importorskip("triton")
 
-scan_module = importlib.import_module("nnunetv2_s3mamba.architectures.selective_scan")
-from nnunetv2_s3mamba.architectures.selective_scan import resolve_scan_backend, selective_scan  # noqa: E402
+scan_module = importlib.import_module("nnunetv2_s3mamba.ops.backends")
+from nnunetv2_s3mamba.ops import resolve_scan_backend, selective_scan  # noqa: E402
 from nnunetv2_s3mamba.architectures.ss2d import SS2D  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-kernel = importlib.import_module("nnunetv2_s3mamba.architectures.ss2d_scan_kernel")
+kernel = importlib.import_module("nnunetv2_s3mamba.ops.triton_scan")
 kernel_tiles = kernel.tiles_for
 
 
@@ -186,7 +186,7 @@ def test_whole_network_is_one_graph_on_the_triton_branch(monkeypatch):
     """The whole network traced by dynamo on meta tensors (the operators' fake implementations run) with SS2D's
     Triton branch forced, as on a GPU without mamba-ssm: one graph, no break."""
     from nnunetv2_s3mamba.architectures import build_s3mamba
-    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.ss2d"], "scan_backend_in_graph",
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.ops.ss2d_scan"], "scan_backend_in_graph",
                         lambda backend, on_cuda: "triton")
     network = build_s3mamba("small", 3, 2, True).to("meta")
     explanation = torch._dynamo.explain(network)(torch.empty(2, 3, 64, 96, device="meta"))
@@ -217,9 +217,9 @@ def test_inconsistent_shapes_are_refused_with_the_shapes(kernel_module):
 def test_auto_prefers_mamba_ssm_then_triton_then_torch_on_cuda_and_torch_elsewhere(monkeypatch):
     monkeypatch.delenv(scan_module.BACKEND_ENV_VAR, raising=False)
     monkeypatch.setattr(scan_module, "_triton_kernel_error", lambda device_index: None)
-    monkeypatch.setattr(scan_module, "_import_mamba_kernel", lambda: (object(), "2.3.2"))
+    monkeypatch.setattr(scan_module, "import_mamba_kernel", lambda: (object(), "2.3.2"))
     assert resolve_scan_backend("auto", on_cuda=True) == "mamba_ssm"
-    monkeypatch.setattr(scan_module, "_import_mamba_kernel", lambda: (None, "ImportError: no mamba_ssm"))
+    monkeypatch.setattr(scan_module, "import_mamba_kernel", lambda: (None, "ImportError: no mamba_ssm"))
     assert resolve_scan_backend("auto", on_cuda=True) == "triton"
     assert resolve_scan_backend("auto", on_cuda=False) == "torch"
     monkeypatch.setattr(scan_module, "_triton_kernel_error", lambda device_index: "CompilationError: sm_60")
@@ -229,7 +229,7 @@ def test_auto_prefers_mamba_ssm_then_triton_then_torch_on_cuda_and_torch_elsewhe
 
 
 def test_a_gpu_that_cannot_run_the_kernel_gets_the_pytorch_scan_with_a_warning_that_says_why(monkeypatch):
-    import nnunetv2_s3mamba.architectures.ss2d_scan_kernel as kernel
+    import nnunetv2_s3mamba.ops.triton_scan as kernel
 
     def cannot_compile(device):
         raise RuntimeError("PTX .version 8.4 does not support .target sm_60")
@@ -260,6 +260,14 @@ def test_triton_backend_by_name_refuses_the_cpu_without_interpreter_and_a_missin
     with pytest.raises(RuntimeError, match="pip install triton"):
         resolve_scan_backend("triton", on_cuda=True)
     assert os.environ.get("TRITON_INTERPRET") is None
+
+
+def test_the_sequence_scan_refuses_the_four_direction_backend_instead_of_running_another():
+    inputs = {k: v.detach() for k, v in _inputs().items()}
+    u, delta = inputs["u"].transpose(1, 2), inputs["delta"][:, :, 0].transpose(1, 2)
+    B, C = inputs["B"][:, :, 0].transpose(1, 2), inputs["C"][:, :, 0].transpose(1, 2)
+    with pytest.raises(ValueError, match="ss2d_selective_scan"):
+        selective_scan(u, delta, inputs["A"][:6], B, C, backend="triton")
 
 
 @pytest.mark.parametrize("arch", [90, 80])

@@ -1,4 +1,4 @@
-"""The selective scan under torch.compile: the CUDA kernel's custom operators (mamba_scan_op.py) and the dispatcher.
+"""The selective scan under torch.compile: the CUDA kernel's custom operators (ops/mamba_ssm_scan.py) and the dispatcher.
 
 On the CPU the operators are checked with fake CUDA tensors (shapes and dtypes, as torch.compile traces them) and
 with meta tensors (the autograd wiring: the engine runs backward without a GPU); on a GPU with mamba-ssm they are checked against mamba-ssm's own `selective_scan_fn`, and a
@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from nnunetv2_s3mamba.architectures import selective_scan
-from nnunetv2_s3mamba.architectures.mamba_scan_op import KERNEL_CHUNK_LENGTH, mamba_scan
-from nnunetv2_s3mamba.architectures.precision import autocast_is_bf16, overflow_safe_autocast
-from nnunetv2_s3mamba.architectures.selective_scan import scan_backend_in_graph
-from test_arch_selective_scan import make_inputs
+from nnunetv2_s3mamba.ops import selective_scan
+from nnunetv2_s3mamba.ops.mamba_ssm_scan import KERNEL_CHUNK_LENGTH, mamba_scan
+from nnunetv2_s3mamba.ops.precision import autocast_is_bf16, overflow_safe_autocast
+from nnunetv2_s3mamba.ops.backends import scan_backend_in_graph
+from test_ops_selective_scan import make_inputs
 
 needs_mamba = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA and mamba-ssm")
 
@@ -88,7 +88,7 @@ def test_kernel_branch_of_the_dispatcher_is_one_graph(monkeypatch, io_dtype):
     """The dispatcher's CUDA-kernel branch (casts, autocast off, the custom operator) traced with fullgraph on meta
     tensors, where the operator runs its fake implementation; only the backend choice is forced, since on meta
     tensors it would pick the torch backend."""
-    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "scan_backend_in_graph",
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.ops.sequence_scan"], "scan_backend_in_graph",
                         lambda backend, on_cuda: "mamba_ssm")
     inputs = _fake_inputs(300, io_dtype, groups=4, device="meta")
     out = torch.compile(selective_scan, fullgraph=True, backend="eager")(**inputs, delta_softplus=True)
@@ -100,7 +100,7 @@ def test_whole_network_is_one_graph_on_the_kernel_branch(monkeypatch):
     tensors with the CUDA-kernel branch forced, as on a GPU: no graph break, so no per-block recompilation.
     A break here cost the compiled training of the fifth GPU run most of its gain (docs/BENCHMARKS.md)."""
     from nnunetv2_s3mamba.architectures import build_s3mamba
-    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.architectures.selective_scan"], "scan_backend_in_graph",
+    monkeypatch.setattr(sys.modules["nnunetv2_s3mamba.ops.sequence_scan"], "scan_backend_in_graph",
                         lambda backend, on_cuda: "mamba_ssm")
     network = build_s3mamba("small", 3, 2, True).to("meta")
     explanation = torch._dynamo.explain(network)(torch.empty(2, 3, 64, 96, device="meta"))
