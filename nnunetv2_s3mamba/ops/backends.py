@@ -92,14 +92,11 @@ def resolve_scan_backend(backend: Optional[str], on_cuda: bool) -> str:
     """The backend that runs for tensors on CUDA (`on_cuda`) or elsewhere: "torch", "mamba_ssm" or "triton".
 
     `backend` None reads S3MAMBA_SCAN_BACKEND (default "auto"). "auto" on CUDA takes mamba-ssm's kernel where it
-    is importable, else our Triton kernel (SS2D's four directions in one kernel, `triton_scan.py`) where
-    Triton imports and the kernel runs on the current GPU (tried once), else the PyTorch scan; elsewhere the PyTorch
-    scan. That order is measured (H200, vmamba-s training
-    step at batch 26, 320x384; docs/BENCHMARKS.md): 288.5 ms with mamba-ssm, 313-356 ms with ours in Triton, 1930 ms
-    with the PyTorch scan; and Triton comes with PyTorch's Linux CUDA wheels, so a user without the compiled
-    extension, which PyPI ships only as source, still trains at nearly its speed. Asking for "mamba_ssm" or
-    "triton" where it cannot run is an error, not a silent fallback: a user who asked for a kernel must not measure
-    or train the slow path unknowingly.
+    is importable, else our Triton kernel where Triton imports and the kernel runs on the current GPU (tried once),
+    else the PyTorch scan; elsewhere the PyTorch scan. Triton comes with PyTorch's Linux CUDA wheels, so a user
+    without mamba-ssm's compiled extension, which PyPI ships only as source, still gets a GPU kernel (their speeds:
+    docs/BENCHMARKS.md). Asking for "mamba_ssm" or "triton" where it cannot run is an error, not a silent
+    fallback: a user who asked for a kernel must not measure or train the slow path unknowingly.
     """
     requested = _requested_backend(backend)
     if requested == "torch":
