@@ -10,14 +10,14 @@ from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.conversion.nifti_slices import export_nifti_slices, reassemble_slices
 from nnunetv2_s3mamba.conversion.raw_dataset import lesion_pixel_counts, split_raw_dataset
 from nnunetv2_s3mamba.conversion.split import (
-    STRATA, SizeStrata, StratifiedSplit, assign_size_strata, draw_test_cases, load_strata_file,
+    SizeStrata, StratifiedSplit, assign_size_strata, draw_test_cases, load_strata_file,
     make_stratified_split, nnunet_folds, write_splits_final,
 )
 from nnunetv2_s3mamba.conversion.synthetic import make_synthetic_lesion_dataset
 from nnunetv2_s3mamba.conversion.writer2d import CasePair, SplitOptions, write_2d_dataset
 
 __all__ = [
-    "CasePair", "ConversionError", "STRATA", "SizeStrata", "SplitOptions", "StratifiedSplit", "assign_size_strata",
+    "CasePair", "ConversionError", "SizeStrata", "SplitOptions", "StratifiedSplit", "assign_size_strata",
     "convert_cvc_clinicdb", "convert_folders", "convert_isic2018", "convert_kvasir_seg", "cvc_sequence_groups",
     "draw_test_cases", "export_nifti_slices", "lesion_pixel_counts", "load_strata_file", "make_stratified_split",
     "make_synthetic_lesion_dataset", "match_pairs", "nnunet_folds", "reassemble_slices", "split_raw_dataset",

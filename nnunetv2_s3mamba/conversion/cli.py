@@ -1,7 +1,7 @@
 """`s3mamba convert {cvc,kvasir,isic,folders,nifti-slices}`, `s3mamba split`, `s3mamba reassemble`, `s3mamba synth`.
 
-A thin argparse layer: every command calls one importable function and turns ConversionError into a one-line
-message and exit code 2.
+A thin argparse layer: every command calls one importable function and turns a UserError (ConversionError is one)
+into a one-line message and exit code 2.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from nnunetv2_s3mamba.conversion.split import DEFAULT_TEST_FRACTION, STRATA_FILE
 from nnunetv2_s3mamba.conversion.staging import dataset_folder_name, find_dataset_dir
 from nnunetv2_s3mamba.conversion.synthetic import make_synthetic_lesion_dataset
 from nnunetv2_s3mamba.conversion.writer2d import SplitOptions
+from nnunetv2_s3mamba.errors import UserError
 
 
 def preprocessed_splits_path(dataset_id: int, name: str) -> Path:
@@ -37,7 +38,7 @@ def _guarded(func):
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args) or 0
-        except ConversionError as error:
+        except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     return run

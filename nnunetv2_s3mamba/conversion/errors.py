@@ -1,9 +1,6 @@
-"""The one exception type every converter raises for bad input.
-
-A single type lets the CLI print the message (which names the file and the fix) without a traceback, while
-programming errors keep their tracebacks.
-"""
+"""The error every converter raises for bad input: a `UserError`, so any command's handler catches it."""
+from nnunetv2_s3mamba.errors import UserError
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError):
     """Input data that cannot be converted as asked; the message names the file and how to fix it."""

@@ -15,10 +15,10 @@ from tqdm import tqdm
 from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.conversion.label_files import foreground, list_cases, read_label
 from nnunetv2_s3mamba.conversion.split import (
-    DEFAULT_BOUNDS, DEFAULT_TEST_FRACTION, STRATA_FILE_NAME, StratifiedSplit, make_stratified_split,
-    write_splits_final,
+    DEFAULT_TEST_FRACTION, STRATA_FILE_NAME, StratifiedSplit, make_stratified_split, write_splits_final,
 )
 from nnunetv2_s3mamba.conversion.staging import find_dataset_dir, staged_dataset
+from nnunetv2_s3mamba.data.strata import STRATUM_BOUNDS
 
 
 def read_dataset_json(dataset_dir: Path) -> dict:
@@ -71,7 +71,7 @@ def apply_split(dataset_dir: Path, split: StratifiedSplit) -> None:
 
 def split_dataset_folder(
     dataset_dir: Path, seed: int = 0, test_fraction: float = DEFAULT_TEST_FRACTION,
-    bounds: Sequence[float] = DEFAULT_BOUNDS, groups: Mapping[str, str] | None = None, label: int | None = None,
+    bounds: Sequence[float] = STRATUM_BOUNDS, groups: Mapping[str, str] | None = None, label: int | None = None,
     show_progress: bool = True,
 ) -> StratifiedSplit:
     """Compute and apply the size-stratified split inside a dataset folder (no staging: callers stage)."""
@@ -83,7 +83,7 @@ def split_dataset_folder(
 
 def split_raw_dataset(
     dataset_id: int, raw_dir: str | os.PathLike | None = None, seed: int = 0,
-    test_fraction: float = DEFAULT_TEST_FRACTION, bounds: Sequence[float] = DEFAULT_BOUNDS,
+    test_fraction: float = DEFAULT_TEST_FRACTION, bounds: Sequence[float] = STRATUM_BOUNDS,
     groups: Mapping[str, str] | None = None, splits_final: str | os.PathLike | None = None,
     overwrite_splits: bool = False, label: int | None = None,
 ) -> StratifiedSplit:

@@ -2,9 +2,10 @@
 
 Paper ("Datasets"): sort cases by lesion pixel count; the smallest 30% are *small*, 30-60% *medium*, the rest
 *large*; 30% of each stratum, drawn at random, form that stratum's test set; the other 70% train.
-Strata are ranks, so ties at a boundary are broken by case ID (deterministic). With `groups` (CVC-ClinicDB video
-sequences, whose frames are near-duplicates) whole groups go to one side; the draw then aims at the per-stratum
-test shares as closely as whole groups allow (the achieved shares are written to the strata file).
+The strata and their tie rule are `data.strata`'s (cases of equal size share a stratum). With `groups`
+(CVC-ClinicDB video sequences, whose frames are near-duplicates) whole groups go to one side; the draw then aims
+at the per-stratum test shares as closely as whole groups allow (the achieved shares are written to the strata
+file).
 """
 from __future__ import annotations
 
@@ -17,22 +18,17 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from nnunetv2_s3mamba.conversion.errors import ConversionError
+from nnunetv2_s3mamba.data.strata import STRATA, STRATUM_BOUNDS, round_half_up, size_stratum, stratum_thresholds
 
-STRATA = ("small", "medium", "large")
 STRATA_FILE_NAME = "size_strata.json"
-DEFAULT_BOUNDS = (0.3, 0.6)
 DEFAULT_TEST_FRACTION = 0.3
 NNUNET_SPLIT_SEED = 12345  # nnU-Net's own seed in do_split: without groups our folds equal the ones it would make
 GROUP_DRAW_RESTARTS = 500
 
 
-def round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
-
-
 @dataclass(frozen=True)
 class SizeStrata:
-    """Stratum and lesion pixel count of every case, and the largest pixel count of the lower two strata."""
+    """Stratum and lesion pixel count of every case, and the thresholds (largest count still small / medium)."""
 
     stratum: dict[str, str]
     pixels: dict[str, int]
@@ -40,24 +36,19 @@ class SizeStrata:
     medium_max_pixels: int
 
 
-def assign_size_strata(pixel_counts: Mapping[str, int], bounds: Sequence[float] = DEFAULT_BOUNDS) -> SizeStrata:
-    """Rank cases by lesion pixel count and cut at the `bounds` quantiles (paper: 30% and 60%)."""
-    if len(pixel_counts) < 3:
+def assign_size_strata(pixel_counts: Mapping[str, int], bounds: Sequence[float] = STRATUM_BOUNDS) -> SizeStrata:
+    """Every case's stratum by its lesion pixel count (`data.strata`; paper bounds 30% and 60%)."""
+    if len(pixel_counts) < len(STRATA):
         raise ConversionError(f"a size-stratified split needs at least 3 cases, got {len(pixel_counts)}.")
-    low, high = bounds
-    if not 0 < low < high < 1:
-        raise ConversionError(f"stratum bounds must satisfy 0 < low < high < 1, got {bounds}.")
     order = sorted(pixel_counts, key=lambda case: (pixel_counts[case], case))
-    n = len(order)
-    end_small, end_medium = round_half_up(low * n), round_half_up(high * n)
-    stratum = {}
-    for rank, case in enumerate(order):
-        stratum[case] = "small" if rank < end_small else "medium" if rank < end_medium else "large"
+    pixels = {case: int(pixel_counts[case]) for case in order}
+    thresholds = stratum_thresholds(list(pixels.values()), bounds)
+    names = size_stratum(list(pixels.values()), thresholds)
     return SizeStrata(
-        stratum=stratum,
-        pixels={case: int(pixel_counts[case]) for case in order},
-        small_max_pixels=int(pixel_counts[order[end_small - 1]]),
-        medium_max_pixels=int(pixel_counts[order[end_medium - 1]]),
+        stratum=dict(zip(order, map(str, names))),
+        pixels=pixels,
+        small_max_pixels=int(thresholds.small_max),
+        medium_max_pixels=int(thresholds.medium_max),
     )
 
 
@@ -175,8 +166,9 @@ class StratifiedSplit:
 
     def to_json(self) -> dict:
         return {
-            "description": "Lesion-size strata (paper: smallest 30% small, 30-60% medium, rest large) and "
-                           "the test draw; pixels = foreground pixel count of the case's label.",
+            "description": "Lesion-size strata (paper: smallest 30% small, 30-60% medium, rest large; equal "
+                           "sizes share a stratum: small <= small_max_pixels < medium <= medium_max_pixels < "
+                           "large) and the test draw; pixels = foreground pixel count of the case's label.",
             **self.settings,
             "thresholds": {"small_max_pixels": self.strata.small_max_pixels,
                            "medium_max_pixels": self.strata.medium_max_pixels},
@@ -192,7 +184,7 @@ class StratifiedSplit:
 
 def make_stratified_split(
     pixel_counts: Mapping[str, int], seed: int = 0, test_fraction: float = DEFAULT_TEST_FRACTION,
-    bounds: Sequence[float] = DEFAULT_BOUNDS, groups: Mapping[str, str] | None = None, n_folds: int = 5,
+    bounds: Sequence[float] = STRATUM_BOUNDS, groups: Mapping[str, str] | None = None, n_folds: int = 5,
 ) -> StratifiedSplit:
     """Strata, seeded test draw and training folds from lesion pixel counts (no files touched)."""
     strata = assign_size_strata(pixel_counts, bounds)

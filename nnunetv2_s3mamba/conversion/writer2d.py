@@ -17,8 +17,9 @@ from tqdm import tqdm
 from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.conversion.image_io import read_image_rgb, read_mask, write_png
 from nnunetv2_s3mamba.conversion.raw_dataset import split_dataset_folder
-from nnunetv2_s3mamba.conversion.split import DEFAULT_BOUNDS, DEFAULT_TEST_FRACTION, write_splits_final
+from nnunetv2_s3mamba.conversion.split import DEFAULT_TEST_FRACTION, write_splits_final
 from nnunetv2_s3mamba.conversion.staging import dataset_folder_name, resolve_raw_dir, staged_dataset
+from nnunetv2_s3mamba.data.strata import STRATUM_BOUNDS
 
 RGB_CHANNELS = {0: "R", 1: "G", 2: "B"}
 
@@ -38,7 +39,7 @@ class SplitOptions:
 
     seed: int = 0
     test_fraction: float = DEFAULT_TEST_FRACTION
-    bounds: tuple[float, float] = DEFAULT_BOUNDS
+    bounds: tuple[float, float] = STRATUM_BOUNDS
     groups: Mapping[str, str] | None = None
     splits_final: str | os.PathLike | None = None
     overwrite_splits: bool = False

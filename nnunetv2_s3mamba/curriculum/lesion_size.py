@@ -19,8 +19,11 @@ from typing import Optional, Protocol
 
 import numpy as np
 
+from nnunetv2_s3mamba.data.strata import STRATA, size_stratum, stratum_thresholds
+
 CACHE_FORMAT_VERSION = 1
 SLICE_SEPARATOR = "@slice"
+NO_LESION = "none"  # the size stratum of a sample without lesion
 
 
 class CaseDataset(Protocol):
@@ -81,18 +84,19 @@ class SampleTable:
         prior = 1.0 / self.slices_in_case.astype(np.float64)
         return prior / prior.sum()
 
-    def small_lesion_mask(self, fraction: float = 0.3) -> np.ndarray:
-        """Samples whose lesion is among the smallest `fraction` of non-empty samples (the paper's 'small' stratum).
+    @cached_property
+    def size_strata(self) -> np.ndarray:
+        """The paper's stratum of every sample (`data.strata`), ranked among the samples that have a lesion.
 
-        Empty samples (no lesion) are never 'small'; if every sample has the same size, none is.
+        Samples without a lesion get NO_LESION: most slices of a volume are empty, and ranking them would fill
+        the small stratum with samples that have no lesion.
         """
         sizes = self.lesion_sizes
+        strata = np.full(len(sizes), NO_LESION, dtype=f"<U{max(map(len, STRATA))}")
         non_empty = sizes > 0
-        mask = np.zeros(len(sizes), dtype=bool)
-        if not non_empty.any() or np.unique(sizes[non_empty]).size == 1:
-            return mask
-        threshold = np.quantile(sizes[non_empty], fraction)
-        return non_empty & (sizes <= threshold)
+        if non_empty.any():
+            strata[non_empty] = size_stratum(sizes[non_empty], stratum_thresholds(sizes[non_empty]))
+        return strata
 
 
 def _load_cache(cache_file: Optional[str]) -> dict:

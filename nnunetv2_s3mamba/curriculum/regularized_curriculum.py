@@ -15,6 +15,7 @@ from nnunetv2_s3mamba.curriculum.difficulty_measurer import DifficultyMeasurer
 from nnunetv2_s3mamba.curriculum.distributed import gather_from_all_ranks
 from nnunetv2_s3mamba.curriculum.lesion_size import SampleTable
 from nnunetv2_s3mamba.curriculum.training_scheduler import TrainingScheduler, solve_sample_weights
+from nnunetv2_s3mamba.data.strata import STRATA
 
 STATE_FORMAT_VERSION = 1
 
@@ -30,7 +31,6 @@ class CurriculumConfig:
     stability_tolerance: float = 0.02
     loss_momentum: float = 0.9
     confidence_count: float = 2.0
-    small_fraction: float = 0.3
 
 
 class RegularizedCurriculum:
@@ -41,7 +41,7 @@ class RegularizedCurriculum:
         self.config = config
         self.measurer = DifficultyMeasurer(table.lesion_sizes, config.loss_momentum, config.confidence_count)
         self.scheduler = TrainingScheduler(config.lambda_end, config.ramp_fraction, config.stability_tolerance)
-        self.small = table.small_lesion_mask(config.small_fraction)
+        self.small = table.size_strata == "small"
         self.history: list = []
         self._reset_epoch_records()
 
@@ -119,17 +119,9 @@ class RegularizedCurriculum:
         return entry
 
     def _stratum_means(self, weights: np.ndarray) -> dict:
-        """Mean weight of the paper's size strata (smallest 30%, 30-60%, largest 40% of non-empty samples)."""
-        sizes = self.table.lesion_sizes
-        non_empty = sizes > 0
-        if not non_empty.any():
-            return {}
-        rank = np.zeros(len(sizes))
-        rank[non_empty] = (np.argsort(np.argsort(sizes[non_empty], kind="stable"), kind="stable") + 0.5) \
-            / non_empty.sum()
-        strata = {"small": non_empty & (rank < 0.3), "medium": non_empty & (rank >= 0.3) & (rank < 0.6),
-                  "large": non_empty & (rank >= 0.6)}
-        return {name: float(weights[mask].mean()) for name, mask in strata.items() if mask.any()}
+        """Mean weight of each of the paper's size strata that has samples (samples without lesion left out)."""
+        strata = self.table.size_strata
+        return {name: float(weights[strata == name].mean()) for name in STRATA if (strata == name).any()}
 
     def summary_line(self) -> str:
         """One log line with the schedule state that the coming epoch will sample with."""

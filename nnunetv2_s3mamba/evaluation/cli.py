@@ -5,10 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.evaluation.detection import MIN_LESION_SIZE
 from nnunetv2_s3mamba.evaluation.pictures import plot_overlays, plot_stratum_bars
 from nnunetv2_s3mamba.evaluation.report import REPORT_STEM, evaluate_folder
+from nnunetv2_s3mamba.errors import UserError
 
 
 def _images_dir(args: argparse.Namespace) -> Path:
@@ -18,7 +18,7 @@ def _images_dir(args: argparse.Namespace) -> Path:
     gt = Path(args.gt_dir)
     if gt.name.startswith("labels") and (gt.parent / gt.name.replace("labels", "images", 1)).is_dir():
         return gt.parent / gt.name.replace("labels", "images", 1)
-    raise ConversionError(f"overlays need the input images: pass --images (no images folder beside {gt}).")
+    raise UserError(f"overlays need the input images: pass --images (no images folder beside {gt}).")
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -33,8 +33,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                               n=args.overlays, label=args.label)
             print(f"wrote {REPORT_STEM}.md/.csv/.json and pictures to {args.output}")
         elif args.overlays:
-            raise ConversionError("--overlays needs -o OUT_DIR.")
-    except ConversionError as error:
+            raise UserError("--overlays needs -o OUT_DIR.")
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
@@ -44,7 +44,7 @@ def _run_overlay(args: argparse.Namespace) -> int:
     try:
         written = plot_overlays(args.pred_dir, args.gt_dir, _images_dir(args), args.output, n=args.num,
                                 cases=args.cases, label=args.label)
-    except ConversionError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {len(written)} overlay(s) to {args.output}")

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.conversion.label_files import detect_file_ending, foreground, list_cases, read_label
 from nnunetv2_s3mamba.evaluation.detection import components
 from nnunetv2_s3mamba.evaluation.metrics import METRICS
+from nnunetv2_s3mamba.errors import UserError
 
 GT_COLOUR, PRED_COLOUR = "red", "blue"
 ZOOM_MIN_SIZE = 32
@@ -33,7 +33,7 @@ def _pyplot():
 def _read_image(images_dir: Path, case: str, ending: str) -> np.ndarray:
     path = images_dir / f"{case}_0000{ending}"
     if not path.exists():
-        raise ConversionError(f"no image {path} for case {case}; pass the folder holding '<case>_0000{ending}'.")
+        raise UserError(f"no image {path} for case {case}; pass the folder holding '<case>_0000{ending}'.")
     if ending == ".png":
         from PIL import Image
 
@@ -111,7 +111,7 @@ def plot_overlays(
         cases = sorted((c for c in gts if gts[c].any()), key=lambda c: (int(gts[c].sum()), c))[:n]
     missing = [c for c in cases if c not in pred_files or c not in gts]
     if missing:
-        raise ConversionError(f"cases {missing[:10]} lack a prediction in {pred_dir} or ground truth in {gt_dir}.")
+        raise UserError(f"cases {missing[:10]} lack a prediction in {pred_dir} or ground truth in {gt_dir}.")
     written = []
     for case in cases:
         gt, pred = gts[case], foreground(read_label(pred_files[case]), label)

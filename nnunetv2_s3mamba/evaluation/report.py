@@ -3,8 +3,8 @@
 `evaluate_folder` reads every ground-truth case, finds its prediction (same file name), and collects pixel
 confusion counts and lesion detections per case. Strata come from the split's strata file (case -> small /
 medium / large); without one every case is in 'all'. Lesion-level detection is additionally binned by each
-lesion's own pixel count, with the strata file's thresholds (or the 30%/60% quantiles of the evaluated
-lesions when there is no strata file).
+lesion's own pixel count (`data.strata`), with the strata file's thresholds, or without a strata file with
+thresholds ranked over the evaluated ground-truth lesions.
 """
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nnunetv2_s3mamba.conversion.errors import ConversionError
 from nnunetv2_s3mamba.conversion.label_files import detect_file_ending, foreground, list_cases, read_label
-from nnunetv2_s3mamba.conversion.split import DEFAULT_BOUNDS, STRATA, load_strata_file
+from nnunetv2_s3mamba.conversion.split import load_strata_file
+from nnunetv2_s3mamba.data.strata import STRATA, StratumThresholds, size_stratum, stratum_thresholds
 from nnunetv2_s3mamba.evaluation.detection import MIN_LESION_SIZE, STRICT_IOU, CaseDetection, detect_lesions
 from nnunetv2_s3mamba.evaluation.metrics import METRICS, Confusion, confusion, mean_image_scores, pooled_scores
+from nnunetv2_s3mamba.errors import UserError
 
 ALL = "all"
 AGGREGATIONS = {"pooled": "pooled over all pixels of the stratum (paper / VM-UNet)",
@@ -47,7 +48,7 @@ class EvaluationReport:
     """Per-case results and the tables built from them."""
 
     cases: list[CaseResult]
-    lesion_thresholds: tuple[int, int]
+    lesion_thresholds: StratumThresholds
     lesion_threshold_source: str
     settings: dict = field(default_factory=dict)
 
@@ -68,10 +69,6 @@ class EvaluationReport:
             table["per-image"][s] = mean_image_scores(confusions)
         return table
 
-    def lesion_size_bin(self, size: int) -> str:
-        small_max, medium_max = self.lesion_thresholds
-        return "small" if size <= small_max else "medium" if size <= medium_max else "large"
-
     def detection_by_image_stratum(self) -> dict[str, dict[str, float]]:
         return {s: _detection_summary([c.detection for c in self._members(s)]) for s in self.strata}
 
@@ -79,7 +76,7 @@ class EvaluationReport:
         out = {}
         for s in list(STRATA) + [ALL]:
             lesions = [l for c in self.cases for l in c.detection.lesions
-                       if s == ALL or self.lesion_size_bin(l.size) == s]
+                       if s == ALL or size_stratum(l.size, self.lesion_thresholds) == s]
             out[s] = _lesion_rates(lesions)
         return out
 
@@ -98,8 +95,8 @@ class EvaluationReport:
             "pixel_metrics": self.pixel_table(),
             "detection_by_image_stratum": self.detection_by_image_stratum(),
             "detection_by_lesion_size": self.detection_by_lesion_size(),
-            "lesion_size_thresholds": {"small_max_pixels": self.lesion_thresholds[0],
-                                       "medium_max_pixels": self.lesion_thresholds[1],
+            "lesion_size_thresholds": {"small_max_pixels": self.lesion_thresholds.small_max,
+                                       "medium_max_pixels": self.lesion_thresholds.medium_max,
                                        "source": self.lesion_threshold_source},
             "cases": {
                 c.case: {"stratum": c.stratum, "gt_pixels": c.gt_pixels, **c.confusion.__dict__,
@@ -189,7 +186,7 @@ def format_markdown(report: EvaluationReport) -> str:
                       f"positives)."]
     else:
         lines += ["", "Every connected component counts (minimum lesion size 1 px)."]
-    small_max, medium_max = report.lesion_thresholds
+    small_max, medium_max = report.lesion_thresholds.small_max, report.lesion_thresholds.medium_max
     lines += ["", f"## Lesion detection by lesion size (small <= {small_max} px < medium <= {medium_max} px < large; "
                   f"thresholds from {report.lesion_threshold_source})", "",
               "| Lesion size | GT lesions | hit % (overlap) | hit % (IoU>=0.5) |", "|---|---|---|---|"]
@@ -198,15 +195,14 @@ def format_markdown(report: EvaluationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _lesion_thresholds(strata_data: dict | None, results: list[CaseResult]) -> tuple[tuple[int, int], str]:
+def _lesion_thresholds(strata_data: dict | None, results: list[CaseResult]) -> tuple[StratumThresholds, str]:
     if strata_data is not None and "thresholds" in strata_data:
         t = strata_data["thresholds"]
-        return (int(t["small_max_pixels"]), int(t["medium_max_pixels"])), "the strata file"
+        return StratumThresholds(int(t["small_max_pixels"]), int(t["medium_max_pixels"])), "the strata file"
     sizes = [l.size for c in results for l in c.detection.lesions]
     if not sizes:
-        return (0, 0), "no lesions"
-    low, high = np.quantile(sizes, DEFAULT_BOUNDS)
-    return (int(low), int(high)), "the 30%/60% quantiles of the evaluated lesions"
+        return StratumThresholds(0, 0), "no lesions"
+    return stratum_thresholds(sizes), "the ranked sizes of the evaluated lesions"
 
 
 def evaluate_folder(
@@ -220,7 +216,7 @@ def evaluate_folder(
     components under `min_lesion_size` pixels/voxels are left out of the lesion detection (detection.py).
     """
     if min_lesion_size < 1:
-        raise ConversionError(f"the minimum lesion size must be at least 1 pixel (1 counts every component); "
+        raise UserError(f"the minimum lesion size must be at least 1 pixel (1 counts every component); "
                               f"got {min_lesion_size}.")
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     ending = detect_file_ending(gt_dir)
@@ -228,19 +224,19 @@ def evaluate_folder(
     pred_cases = list_cases(pred_dir, ending) if pred_dir.is_dir() else {}
     missing = sorted(set(gt_cases) - set(pred_cases))
     if missing:
-        raise ConversionError(f"{len(missing)} ground-truth case(s) of {gt_dir} have no prediction '<case>{ending}' "
+        raise UserError(f"{len(missing)} ground-truth case(s) of {gt_dir} have no prediction '<case>{ending}' "
                               f"in {pred_dir}: {missing[:20]}{' ...' if len(missing) > 20 else ''}.")
     strata_data = load_strata_file(strata_file) if strata_file is not None else None
     if strata_data is not None:
         unknown = sorted(set(gt_cases) - set(strata_data["cases"]))
         if unknown:
-            raise ConversionError(f"cases {unknown[:20]} are not in strata file {strata_file}; was it written for "
+            raise UserError(f"cases {unknown[:20]} are not in strata file {strata_file}; was it written for "
                                   f"this dataset?")
     results = []
     for case, gt_path in tqdm(gt_cases.items(), desc="evaluating", disable=not show_progress):
         gt_labels, pred_labels = read_label(gt_path), read_label(pred_cases[case])
         if gt_labels.shape != pred_labels.shape:
-            raise ConversionError(f"prediction {pred_cases[case]} has shape {pred_labels.shape} but ground truth "
+            raise UserError(f"prediction {pred_cases[case]} has shape {pred_labels.shape} but ground truth "
                                   f"{gt_path} has {gt_labels.shape}.")
         gt, pred = foreground(gt_labels, label), foreground(pred_labels, label)
         stratum = strata_data["cases"][case]["stratum"] if strata_data else ALL

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nnunetv2_s3mamba.conversion.errors import ConversionError
+from nnunetv2_s3mamba.errors import UserError
 from nnunetv2_s3mamba.quickstart.pipeline import DEMO_TRAINER, QuickstartError, run_demo
 from nnunetv2_s3mamba.quickstart.steps import StepFailed
 
@@ -12,7 +12,7 @@ from nnunetv2_s3mamba.quickstart.steps import StepFailed
 def _run_demo(args: argparse.Namespace) -> int:
     try:
         run_demo(args.output, args.device, args.trainer, overwrite=args.overwrite)
-    except (QuickstartError, ConversionError) as error:
+    except (QuickstartError, UserError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except StepFailed as error:

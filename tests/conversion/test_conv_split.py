@@ -29,6 +29,13 @@ def test_strata_are_30_30_40_by_rank():
     assert strata.medium_max_pixels == max(counts[c] for c in by["medium"])
 
 
+def test_cases_of_equal_size_share_a_stratum():
+    counts = {"a": 1, "b": 2, "c": 3, "d": 3, "e": 4, "f": 5, "g": 6, "h": 7, "i": 8, "j": 9}
+    strata = assign_size_strata(counts)  # the 3rd size (30%) is 3: both cases of size 3 are small
+    assert [strata.stratum[c] for c in sorted(counts)] == ["small"] * 4 + ["medium"] * 2 + ["large"] * 4
+    assert (strata.small_max_pixels, strata.medium_max_pixels) == (3, 5)
+
+
 def test_test_draw_takes_30_percent_of_each_stratum_and_is_seeded():
     counts = _counts(100)
     strata = assign_size_strata(counts)

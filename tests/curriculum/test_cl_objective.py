@@ -176,3 +176,13 @@ def test_prior_keeps_nnunet_case_balance_for_volumes():
                     np.array([5, 5, 5, 5]), np.array([3, 3, 3, 1]))
     p = RegularizedCurriculum(t).sampling_probabilities()
     assert p[:3].sum() == pytest.approx(0.5) and p[3] == pytest.approx(0.5)
+
+
+def test_size_strata_rank_only_samples_with_a_lesion_and_ties_share_a_stratum():
+    """data.strata over the non-empty samples: 3rd of 10 is the small threshold, 6th the medium one."""
+    t = table([0, 0, 5, 5, 5, 7, 8, 9, 9, 10, 12, 13])
+    assert t.size_strata.tolist() == ["none"] * 2 + ["small"] * 3 + ["medium"] * 4 + ["large"] * 3
+    curriculum = RegularizedCurriculum(t)
+    assert curriculum.small.tolist() == [s == "small" for s in t.size_strata]
+    entry = curriculum.end_epoch(0, 10, gather=lambda x: [x])
+    assert set(entry["stratum_mean_weight"]) == {"small", "medium", "large"}

@@ -10,7 +10,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
 from gap_by_image import gap_by_image, main  # noqa: E402
 
-from nnunetv2_s3mamba.conversion.errors import ConversionError  # noqa: E402
+from nnunetv2_s3mamba.errors import UserError  # noqa: E402
 from nnunetv2_s3mamba.evaluation.metrics import confusion  # noqa: E402
 
 
@@ -53,10 +53,10 @@ def test_missing_or_mismatched_predictions_are_named(tmp_path, monkeypatch):
     strata = tmp_path / "size_strata.json"
     strata.write_text(json.dumps({"cases": {"x": {"stratum": "small"}}}))
     monkeypatch.setattr(sys, "argv", ["gap_by_image.py", str(labels), str(strata), str(preds), str(preds)])
-    with pytest.raises(ConversionError, match=r"no prediction.*\['x'\]"):
+    with pytest.raises(UserError, match=r"no prediction.*\['x'\]"):
         main()
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(preds / "x.png")
-    with pytest.raises(ConversionError, match="shape"):
+    with pytest.raises(UserError, match="shape"):
         main()
 
 

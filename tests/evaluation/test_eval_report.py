@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from nnunetv2_s3mamba.cli import main
-from nnunetv2_s3mamba.conversion import ConversionError
+from nnunetv2_s3mamba.data.strata import StratumThresholds
+from nnunetv2_s3mamba.errors import UserError
 from nnunetv2_s3mamba.evaluation import evaluate_folder
 from eval_cases import hand_case_a, hand_case_b
 
@@ -52,8 +53,16 @@ def test_report_per_stratum_pooled_and_per_image(tmp_path):
 def test_missing_prediction_is_listed(tmp_path):
     _write_png_set(tmp_path)
     (tmp_path / "pred" / "b.png").unlink()
-    with pytest.raises(ConversionError, match=r"no prediction.*\['b'\]"):
+    with pytest.raises(UserError, match=r"no prediction.*\['b'\]"):
         evaluate_folder(tmp_path / "pred", tmp_path / "gt", show_progress=False)
+
+
+def test_without_strata_file_lesions_are_binned_by_data_strata_over_the_evaluated_lesions(tmp_path):
+    _write_png_set(tmp_path)  # GT lesions of 4 and 8 px: the 30% and 60% rank positions are both the 1st
+    report = evaluate_folder(tmp_path / "pred", tmp_path / "gt", show_progress=False, min_lesion_size=1)
+    assert report.lesion_thresholds == StratumThresholds(small_max=4, medium_max=4)
+    det = report.detection_by_lesion_size()
+    assert (det["small"]["lesions"], det["medium"]["lesions"], det["large"]["lesions"]) == (1, 0, 1)
 
 
 def test_label_k_and_nifti_3d(tmp_path):
