@@ -4,7 +4,8 @@ nnU-Net's planner sizes batches with a PlainConvUNet memory model. S3-Mamba need
 sample at the CVC-ClinicDB plan (20.6 GiB vs 4.9 GiB at batch 26, patch 320x384; docs/BENCHMARKS.md), so the planned
 batch can run out of memory on smaller cards. Measuring one training step at batch 1 and 2 on a copy of the network
 gives the per-sample cost on this card, scan backend and precision; the batch is then the largest that fits the
-free memory, never larger than the plan's.
+free memory, never larger than the plan's. The rule and its log line also serve the CPU, where `cpu_memory.py`
+measures the per-sample cost in RAM.
 """
 from __future__ import annotations
 
@@ -51,5 +52,15 @@ def fit_batch_size(network: nn.Module, planned_batch: int, input_shape: tuple[in
     free_bytes, _ = torch.cuda.mem_get_info(device)
     fitted = batch_size_that_fits(peaks[0], peaks[1], ADAMW_STATE_COPIES * parameter_bytes, free_bytes)
     details = {"peak_batch1_GiB": peaks[0] / 2 ** 30, "peak_batch2_GiB": peaks[1] / 2 ** 30,
-               "free_GiB": free_bytes / 2 ** 30, "fits": fitted, "planned": planned_batch}
+               "free_GiB": free_bytes / 2 ** 30, "fits": fitted, "planned": planned_batch, "memory": "GPU memory free"}
     return min(planned_batch, fitted), details
+
+
+def batch_size_message(batch: int, details: dict) -> str:
+    """The log line for a fitted batch: the batch, whether and why the plan's was capped, and the measurement."""
+    measured = (f"{details['fits']} fit in {details['free_GiB']:.1f} GiB {details['memory']}; a training step "
+                f"measured {details['peak_batch1_GiB']:.2f}/{details['peak_batch2_GiB']:.2f} GiB at batch 1/2")
+    if batch < details["planned"]:
+        return (f"S3-Mamba: batch size capped to {batch} from the plan's {details['planned']} ({measured}; nnU-Net "
+                "sizes the plan's batch with a U-Net GPU memory model)")
+    return f"S3-Mamba: batch size {batch} as planned ({measured})"

@@ -12,8 +12,12 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - AdamW (fused) + cosine schedule with the paper's initial learning rate 1e-4 (`use_paper_optimizer = False`:
   nnU-Net's SGD and poly schedule, a control);
 - bf16 autocast where the GPU supports it, in training and prediction (the selective scan's state is fp32);
-- a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`), the same on
-  every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs otherwise);
+- a batch size measured to fit the GPU (the plan's comes from a U-Net memory model; `gpu_memory.py`), or the RAM
+  on the CPU (`cpu_memory.py`), the same on every GPU under DDP (`ddp_batch.py`: nnU-Net's batch Dice hangs
+  otherwise), and never above a variant's `max_batch_size`;
+- a progress line inside long epochs (`progress.py`: nnU-Net logs only between epochs);
+- a clear error naming the channels and files when an image has the wrong channel count (`input_channels.py`:
+  the channel names travel in the plans, which is all nnU-Net gives the network builder at prediction);
 - under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
   stalls every step and gains nothing at these sample counts);
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
@@ -44,7 +48,10 @@ from nnunetv2_s3mamba.architectures import build_s3mamba
 from nnunetv2_s3mamba.ops import resolve_scan_backend
 from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin, smallest_over_ranks
 from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms
-from nnunetv2_s3mamba.trainers.gpu_memory import fit_batch_size
+from nnunetv2_s3mamba.trainers.cpu_memory import fit_batch_size_on_cpu
+from nnunetv2_s3mamba.trainers.gpu_memory import batch_size_message, fit_batch_size
+from nnunetv2_s3mamba.trainers.input_channels import check_input_channels, record_input_files
+from nnunetv2_s3mamba.trainers.progress import EpochProgressMixin
 from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler, apply_class_schedule
 
 NETWORK_DIVISOR = 32
@@ -116,7 +123,7 @@ def prefer_bf16_autocast() -> None:
         torch.set_autocast_dtype("cuda", torch.bfloat16)
 
 
-class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
+class S3MambaTrainerBase(EpochProgressMixin, DDPEvenBatchMixin, nnUNetTrainer):
     """nnU-Net trainer for the S3-Mamba network without the curriculum (see `trainers/variants.py` for names)."""
 
     network_preset: str = "vmamba-s"
@@ -131,10 +138,13 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
     # False: nnU-Net's own optimiser, learning rate, decay and schedule instead of the paper's (the two values above
     # then unused), a control that separates the network from the optimiser (docs/RESULTS.md)
     use_paper_optimizer: bool = True
+    # None: the plan's batch (then fitted to the device's memory); a number: at most that many samples in total
+    max_batch_size: int | None = None
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
-        super().__init__(_with_network_patch_size(plans, configuration), configuration, fold, dataset_json, device)
+        plans = record_input_files(_with_network_patch_size(plans, configuration), dataset_json)
+        super().__init__(plans, configuration, fold, dataset_json, device)
         apply_class_schedule(self)
         if self.use_paper_optimizer:
             self.initial_lr = self.learning_rate
@@ -150,9 +160,10 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
         `load_state_dict`), so it must not read files or depend on training state.
         """
         prefer_bf16_autocast()
-        return build_s3mamba(cls.network_preset, num_input_channels, num_output_channels,
-                             deep_supervision=enable_deep_supervision, use_encf=cls.use_encf,
-                             use_tcma=cls.use_tcma, **cls.network_overrides)
+        network = build_s3mamba(cls.network_preset, num_input_channels, num_output_channels,
+                                deep_supervision=enable_deep_supervision, use_encf=cls.use_encf,
+                                use_tcma=cls.use_tcma, **cls.network_overrides)
+        return check_input_channels(network, num_input_channels, plans_manager.plans if plans_manager else None)
 
     def _unwrapped_network(self) -> nn.Module:
         network = self.network.module if self.is_ddp else self.network
@@ -179,22 +190,36 @@ class S3MambaTrainerBase(DDPEvenBatchMixin, nnUNetTrainer):
             return False
         return True
 
+    def _set_batch_size_and_oversample(self) -> None:
+        planned = self.configuration_manager.batch_size
+        if self.max_batch_size is not None and planned > self.max_batch_size:
+            # as DDPEvenBatchMixin: nnU-Net reads the batch from the configuration; the plans on disk stay untouched
+            self.configuration_manager.configuration["batch_size"] = self.max_batch_size
+            self.print_to_log_file(f"S3-Mamba: batch size at most {self.max_batch_size} ({type(self).__name__}) "
+                                   f"instead of the plan's {planned}")
+        super()._set_batch_size_and_oversample()
+
     def initialize(self) -> None:
         super().initialize()
         if self.is_ddp:
             replaced = unsync_batch_norms(self.network)
             self.print_to_log_file(f"DDP: {replaced} batch norms normalise per GPU instead of SyncBatchNorm "
                                    "(trainers/ddp_norm.py)")
-        if self.device.type != "cuda":
-            return
-        if torch.get_autocast_dtype("cuda") == torch.bfloat16:
-            self.print_to_log_file("S3-Mamba: autocast dtype bfloat16 (selective scan state in float32)")
         input_shape = (self.num_input_channels, *self.configuration_manager.patch_size)
-        fitted, details = fit_batch_size(self._unwrapped_network(), self.batch_size, input_shape, self.device)
+        if self.device.type == "cuda":
+            if torch.get_autocast_dtype("cuda") == torch.bfloat16:
+                self.print_to_log_file("S3-Mamba: autocast dtype bfloat16 (selective scan state in float32)")
+            fitted, details = fit_batch_size(self._unwrapped_network(), self.batch_size, input_shape, self.device)
+        elif self.device.type == "cpu":
+            fitted, details = fit_batch_size_on_cpu(self._unwrapped_network(), self.batch_size, input_shape)
+            if details is None:
+                self.print_to_log_file(f"S3-Mamba: batch size {self.batch_size} as planned (the available RAM "
+                                       "cannot be read on this system)")
+                return
+        else:
+            return
         self.batch_size = smallest_over_ranks(fitted, self.device)
-        self.print_to_log_file(f"S3-Mamba: batch size {self.batch_size} (planned {details['planned']}, fits "
-                               f"{details['fits']} in {details['free_GiB']:.1f} GiB free; measured peak "
-                               f"{details['peak_batch1_GiB']:.2f}/{details['peak_batch2_GiB']:.2f} GiB at batch 1/2)")
+        self.print_to_log_file(batch_size_message(self.batch_size, details))
 
     def configure_optimizers(self) -> tuple[torch.optim.Optimizer, _LRScheduler]:
         if not self.use_paper_optimizer:

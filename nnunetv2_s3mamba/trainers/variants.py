@@ -66,6 +66,16 @@ class S3MambaTrainer_demo(S3MambaTrainer):
     learning_rate = 1e-3
 
 
+class S3MambaTrainer_smoke(S3MambaTrainer):
+    """A pipeline check for users' own data on a CPU, not a model: the `small` network for 2 epochs of 5 training
+    and 2 validation iterations at batch 2, then nnU-Net's full validation and checkpoints, so that the plans, data
+    loading, the curriculum, validation and `nnUNetv2_predict` are exercised in minutes. A progress line after
+    every iteration shows that each step runs."""
+    network_preset, epochs, iterations_per_epoch, val_iterations_per_epoch = "small", 2, 5, 2
+    max_batch_size = 2
+    progress_every_iterations, progress_every_seconds = 1, 0.0
+
+
 ABLATION_ROWS: tuple[type[S3MambaTrainer], ...] = (
     S3MambaTrainer, S3MambaTrainer_noCL, S3MambaTrainer_baseline, S3MambaTrainer_EnCF, S3MambaTrainer_TCMA,
     S3MambaTrainer_CL, S3MambaTrainer_EnCF_TCMA, S3MambaTrainer_EnCF_CL, S3MambaTrainer_TCMA_CL,
@@ -97,5 +107,5 @@ SCHEDULE_VARIANTS = {variant.__name__: variant
                      for variant in (_schedule_variant(row, n) for row in NAMED_ROWS for n in SCHEDULE_EPOCHS)}
 globals().update(SCHEDULE_VARIANTS)
 
-__all__ = [row.__name__ for row in NAMED_ROWS] + [S3MambaTrainer_demo.__name__] \
+__all__ = [row.__name__ for row in NAMED_ROWS] + [S3MambaTrainer_demo.__name__, S3MambaTrainer_smoke.__name__] \
     + list(SCHEDULE_VARIANTS)
