@@ -13,7 +13,7 @@ from typing import Callable, TypeVar
 
 import torch
 
-from nnunetv2_s3mamba.architectures import scan_backend_report, selective_scan
+from nnunetv2_s3mamba.ops import scan_backend_report, selective_scan
 
 T = TypeVar("T")
 

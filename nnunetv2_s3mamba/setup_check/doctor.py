@@ -102,7 +102,7 @@ def check_scan_backend() -> Check:
     """The backends, with the CPU kernel loaded first (as the first CPU prediction would: from its cache, or compiled
     now), so that its status says what CPU prediction runs, not whether this process happened to use it yet."""
     from nnunetv2_s3mamba.architectures import scan_backend_report
-    from nnunetv2_s3mamba.architectures.cpu_scan_kernel import build_directory_for, load_cpu_scan_kernel
+    from nnunetv2_s3mamba.ops.cpu_scan_kernel import build_directory_for, load_cpu_scan_kernel
 
     cache = build_directory_for(torch.backends.cpu.get_cpu_capability())
     was_cached = cache.is_dir() and any(path.suffix in (".so", ".pyd") for path in cache.iterdir())
