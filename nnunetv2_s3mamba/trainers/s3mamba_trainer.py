@@ -28,7 +28,7 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   scan stays outside compiled graphs (`torch.compiler.disable`: its loops over steps and chunks would unroll), so
   a compiled network breaks at every SS2D there; that path has never been timed compiled.
 
-Variants are one-line subclasses that change class attributes (see `variants.py`); class names are a
+Variants are rows of `registry.py` that change class attributes (built in `variants/`); class names are a
 permanent API because nnU-Net stores them in checkpoints and result folder names.
 """
 from __future__ import annotations
@@ -124,7 +124,7 @@ def prefer_bf16_autocast() -> None:
 
 
 class S3MambaTrainerBase(EpochProgressMixin, DDPEvenBatchMixin, nnUNetTrainer):
-    """nnU-Net trainer for the S3-Mamba network without the curriculum (see `trainers/variants.py` for names)."""
+    """nnU-Net trainer for the S3-Mamba network without the curriculum (`trainers/registry.py` lists the names)."""
 
     network_preset: str = "vmamba-s"
     network_overrides: dict[str, Any] = {}

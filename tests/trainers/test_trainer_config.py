@@ -9,6 +9,7 @@ import torch
 
 import nnunetv2_s3mamba.trainers as trainers
 from nnunetv2_s3mamba.trainers.s3mamba_trainer import _with_network_patch_size, round_patch_size_up
+from nnunetv2_s3mamba.trainers.registry import rows_of_group
 from nnunetv2_s3mamba.trainers.schedule import CosineLRScheduler
 from plans import make_plans
 
@@ -48,17 +49,22 @@ def test_cosine_schedule_is_a_function_of_the_epoch():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
 
 
-@pytest.mark.parametrize("name, encf, tcma, curriculum", [
-    ("S3MambaTrainer", True, True, True), ("S3MambaTrainer_noCL", True, True, False),
-    ("S3MambaTrainer_baseline", False, False, False), ("S3MambaTrainer_EnCF", True, False, False),
-    ("S3MambaTrainer_TCMA", False, True, False), ("S3MambaTrainer_CL", False, False, True),
-    ("S3MambaTrainer_EnCF_TCMA", True, True, False), ("S3MambaTrainer_EnCF_CL", True, False, True),
-    ("S3MambaTrainer_TCMA_CL", False, True, True)])
-def test_ablation_rows_switch_components(name, encf, tcma, curriculum):
-    trainer = getattr(trainers, name)
-    assert (trainer.use_encf, trainer.use_tcma, trainer.use_curriculum) == (encf, tcma, curriculum)
-    short = getattr(trainers, f"{name}_50epochs")
-    assert short.epochs == 50 and issubclass(short, trainer) and short.__module__ == trainer.__module__
+def _components_in_name(name: str) -> tuple[bool, bool, bool]:
+    """(EnCF, TCMA, CL) as the paper's Tables 3-4 name a row: the full model, `noCL`, the baseline, or the parts."""
+    parts = set(name.removeprefix("S3MambaTrainer").split("_")[1:])
+    if not parts:
+        return True, True, True
+    if parts == {"noCL"}:
+        return True, True, False
+    return "EnCF" in parts, "TCMA" in parts, "CL" in parts
+
+
+@pytest.mark.parametrize("row", rows_of_group("paper") + rows_of_group("ablation"), ids=lambda row: row.name)
+def test_ablation_rows_switch_the_components_their_names_say(row):
+    trainer = getattr(trainers, row.name)
+    assert (trainer.use_encf, trainer.use_tcma, trainer.use_curriculum) == _components_in_name(row.name)
+    short = getattr(trainers, f"{row.name}_50epochs")
+    assert short.epochs == 50 and issubclass(short, trainer)
 
 
 @pytest.fixture
