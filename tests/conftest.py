@@ -16,6 +16,16 @@ if not torch.cuda.is_available():
 from nnunet_cli import make_nnunet_env
 
 
+E2E_FOLDERS = ("e2e", "quickstart")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e and tests/quickstart is an end-to-end test (`-m "not e2e"` leaves them out)."""
+    for item in items:
+        if Path(item.path).parent.name in E2E_FOLDERS:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def nnunet_env(tmp_path: Path) -> dict[str, str]:
     """nnU-Net environment with data folders under this test's tmp_path."""

@@ -9,6 +9,8 @@ import torch
 from cl_builders import write_raw_png_dataset
 from nnunet_cli import make_nnunet_env, run_cli
 
+pytestmark = pytest.mark.e2e
+
 DATASET_ID = 971
 RADII = [3, 5, 7, 9, 11, 13, 16, 20]
 TRAINER = "nnUNetTrainer_CL_test"

@@ -16,6 +16,8 @@ from nnunetv2_s3mamba.ops.precision import autocast_is_bf16, overflow_safe_autoc
 from nnunetv2_s3mamba.ops.backends import scan_backend_in_graph
 from test_ops_selective_scan import make_inputs
 
+pytestmark = pytest.mark.gpu
+
 needs_mamba = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA and mamba-ssm")
 
 

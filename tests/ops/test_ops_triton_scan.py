@@ -19,6 +19,8 @@ scan_module = importlib.import_module("nnunetv2_s3mamba.ops.backends")
 from nnunetv2_s3mamba.ops import resolve_scan_backend, selective_scan  # noqa: E402
 from nnunetv2_s3mamba.architectures.ss2d import SS2D  # noqa: E402
 
+pytestmark = pytest.mark.gpu
+
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 

@@ -15,6 +15,7 @@ TWO_D = {"2d": {"data_identifier": "nnUNetPlans_2d", "batch_size": 7, "patch_siz
          "2d_small": {"inherits_from": "2d", "patch_size": [32, 32]}}
 
 
+@pytest.mark.slow
 def test_paper_configuration_is_read_by_nnunet_as_the_base_at_256_with_batch_16(nnunet_env):
     plans_file = write_plans_file(nnunet_env, TWO_D)
     result = run_cli(["s3mamba", "paper-input", "901"], nnunet_env)

@@ -12,6 +12,7 @@ TWO_D = {"2d": {"data_identifier": "nnUNetPlans_2d", "batch_size": 7, "patch_siz
          "2d_small": {"inherits_from": "2d", "patch_size": [32, 32]}}
 
 
+@pytest.mark.slow
 def test_scaled_configuration_is_read_by_nnunet_as_the_base_with_n_times_the_batch(nnunet_env):
     plans_file = _write_plans(nnunet_env, TWO_D)
     result = run_cli(["s3mamba", "scale-batch", "901", "--gpus", "2"], nnunet_env)

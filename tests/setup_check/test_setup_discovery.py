@@ -53,6 +53,7 @@ def _s3mamba(args, env):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_doctor_passes_when_registered_and_explains_the_fix_when_not():
     env = {k: v for k, v in os.environ.items() if k != "nnUNet_extTrainer"}
     env["S3MAMBA_AUTO_REGISTER"] = "0"  # the startup hook would register our folder (test_setup_startup_hook.py)

@@ -18,6 +18,8 @@ import pytest
 from nnunetv2_s3mamba.setup_check import startup_hook
 from nnunetv2_s3mamba.setup_check.discovery import EXT_TRAINER_VARIABLE, ext_trainer_dir, with_our_folder_appended
 
+pytestmark = pytest.mark.e2e
+
 REPO = Path(__file__).resolve().parents[2]
 
 SITE_TRAINER = '''

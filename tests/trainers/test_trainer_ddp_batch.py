@@ -40,6 +40,7 @@ def _rank_main(rank: int, init_file: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_each_rank_gets_the_same_batch(tmp_path, monkeypatch):
     """nnU-Net alone would give 3 and 2 of the plan's 5 (and hang in its batch Dice on GPUs); we give 2 and 2."""
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):

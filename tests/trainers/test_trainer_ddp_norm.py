@@ -72,6 +72,7 @@ def _rank_main(rank: int, init_file: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ranks_train_with_per_rank_norms_and_stay_identical(tmp_path):
     torch_mp.spawn(_rank_main, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"{r}.pt") for r in (0, 1)]

@@ -8,6 +8,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
 from nnunetv2_s3mamba.setup_check import ext_trainer_dir
@@ -24,6 +26,7 @@ TRAINER_TOKEN = re.compile(r"(?<![\w/.-])((?:S3Mamba|nnUNet)Trainer\w*)(?![\w<*]
 HOOK_BASES = {base for row in TRAINERS.values() for base in row.bases if base not in TRAINERS}
 
 
+@pytest.mark.slow
 def test_every_trainer_name_in_the_docs_resolves(monkeypatch):
     # the docs also name the test trainers of tests/support, registered as the end-to-end tests register them
     monkeypatch.setenv("nnUNet_extTrainer", os.pathsep.join([str(ext_trainer_dir()), str(SUPPORT / "nnunet_ext_test")]))

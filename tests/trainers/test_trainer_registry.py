@@ -24,6 +24,7 @@ def test_the_package_exports_exactly_the_registry():
         assert importlib.import_module(spec.module).__all__ == [row.name for row in rows_of_group(group)]
 
 
+@pytest.mark.slow
 def test_every_name_is_found_by_nnunet_and_pickles(monkeypatch):
     monkeypatch.setenv("nnUNet_extTrainer", str(ext_trainer_dir()))
     for name, row in TRAINERS.items():
