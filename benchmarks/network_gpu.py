@@ -125,7 +125,7 @@ def make_training_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torc
 
 # Kernel families of a profile, first match wins (kernel names of cuBLAS/CUTLASS, cuDNN, inductor and ours).
 KERNEL_FAMILIES = (
-    ("selective scan", ("_forward_kernel", "_backward_kernel", "selective_scan", "four_direction")),
+    ("selective scan", ("four_direction_scan", "selective_scan")),
     ("matmul", ("gemm", "cutlass", "xmma", "nvjet", "cublas", "splitk", "sm90_")),
     ("convolution", ("conv", "cudnn", "implicit", "winograd", "fft", "dgrad", "wgrad")),
     ("normalisation", ("norm", "welford")),

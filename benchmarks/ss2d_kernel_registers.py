@@ -20,9 +20,11 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from nnunetv2_s3mamba.ops import triton_scan
+from nnunetv2_s3mamba.ops import triton_scan, triton_scan_kernels
 
 BF16_INPUTS = {"u_ptr", "dt_ptr", "b_ptr", "c_ptr", "dy_ptr", "y_ptr", "du_ptr", "ddt_ptr"}  # the rest are fp32
+KERNELS = (("forward", triton_scan_kernels.four_direction_scan_forward),
+           ("backward", triton_scan_kernels.four_direction_scan_backward))
 CONSTEXPRS = ("DSTATE", "BLOCK_D", "CHECKPOINT")
 
 
@@ -65,8 +67,7 @@ def main() -> None:
         block_d, checkpoint, num_warps = (int(v) for v in tiles.split(","))
         rows.append({"tiles": tiles, **{name: kernel_resources(kernel, args.d_state, block_d, checkpoint,
                                                                 num_warps, args.arch)
-                                        for name, kernel in (("forward", triton_scan._forward_kernel),
-                                                             ("backward", triton_scan._backward_kernel))}})
+                                        for name, kernel in KERNELS}})
     print(json.dumps({"benchmark": "ss2d_kernel_registers", "triton": triton.__version__, "arch": args.arch,
                       "d_state": args.d_state, "results": rows}, indent=1))
 

@@ -1,4 +1,4 @@
-"""The selective scan under torch.compile: the CUDA kernel's custom operators (ops/mamba_ssm_scan.py) and the dispatcher.
+"""The selective scan under torch.compile: mamba-ssm's kernel as custom operators (ops/mamba_ssm_scan.py), and the dispatcher.
 
 On the CPU the operators are checked with fake CUDA tensors (shapes and dtypes, as torch.compile traces them) and
 with meta tensors (the autograd wiring: the engine runs backward without a GPU); on a GPU with mamba-ssm they are checked against mamba-ssm's own `selective_scan_fn`, and a

@@ -203,7 +203,7 @@ def test_a_kernel_that_cannot_run_names_the_switch_to_the_pytorch_scan(kernel_mo
                 raise ValueError("unsupported instruction on this target")
             return launch
 
-    monkeypatch.setattr(kernel_module, "_forward_kernel", Uncompilable())
+    monkeypatch.setattr(kernel_module, "four_direction_scan_forward", Uncompilable())
     t = _inputs()
     with pytest.raises(RuntimeError, match=r"S3MAMBA_SCAN_BACKEND=torch.*mamba-ssm") as caught:
         kernel_module.four_direction_scan(t["u"], t["delta"], t["A"], t["B"], t["C"], t["D"], t["bias"], 3, 5)
