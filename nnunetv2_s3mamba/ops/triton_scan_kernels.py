@@ -61,22 +61,38 @@ def _load_position(u_row, dt_row, b_row, c_row, p, s_u_l, s_dt_l, s_b_l, s_c_l, 
 
 
 @triton.jit
-def four_direction_scan_forward(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, y_ptr, checkpoint_ptr, H, W,
-                                L, D, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k, s_b_b, s_b_l,
-                                s_b_k, s_c_b, s_c_l, s_c_k, DSTATE: tl.constexpr, BLOCK_D: tl.constexpr,
-                                CHECKPOINT: tl.constexpr):
+def _program_parameters(a_ptr, dskip_ptr, bias_ptr, D, DSTATE: tl.constexpr, BLOCK_D: tl.constexpr):
+    """This program's batch element, direction k, channels d (and their mask), states n, and its channels' A
+    (BLOCK_D, N), D and dt bias. Program axis 0 is (batch, direction), axis 1 the channel block."""
     batch = tl.program_id(0) // 4
     k = tl.program_id(0) % 4
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     dmask = d < D
     n = tl.arange(0, DSTATE)
-    A2 = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0) * LOG2E
+    A = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0)
     skip = tl.load(dskip_ptr + k * D + d, mask=dmask, other=0.0)
     bias = tl.load(bias_ptr + k * D + d, mask=dmask, other=0.0)
-    u_row = u_ptr + batch * s_u_b + k * s_u_k + d
-    dt_row = dt_ptr + batch * s_dt_b + k * s_dt_k + d
-    b_row = b_ptr + batch * s_b_b + k * s_b_k + n
-    c_row = c_ptr + batch * s_c_b + k * s_c_k + n
+    return batch, k, d, dmask, n, A, skip, bias
+
+
+@triton.jit
+def _input_rows(u_ptr, dt_ptr, b_ptr, c_ptr, batch, k, d, n, s_u_b, s_u_k, s_dt_b, s_dt_k, s_b_b, s_b_k, s_c_b,
+                s_c_k):
+    """Pointers to the program's channels of u and delta and to B and C, at pixel 0 of its batch element and
+    direction (`_load_position` adds the pixel)."""
+    return (u_ptr + batch * s_u_b + k * s_u_k + d, dt_ptr + batch * s_dt_b + k * s_dt_k + d,
+            b_ptr + batch * s_b_b + k * s_b_k + n, c_ptr + batch * s_c_b + k * s_c_k + n)
+
+
+@triton.jit
+def four_direction_scan_forward(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, bias_ptr, y_ptr, checkpoint_ptr, H, W,
+                                L, D, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k, s_b_b, s_b_l,
+                                s_b_k, s_c_b, s_c_l, s_c_k, DSTATE: tl.constexpr, BLOCK_D: tl.constexpr,
+                                CHECKPOINT: tl.constexpr):
+    batch, k, d, dmask, n, A, skip, bias = _program_parameters(a_ptr, dskip_ptr, bias_ptr, D, DSTATE, BLOCK_D)
+    A2 = A * LOG2E
+    u_row, dt_row, b_row, c_row = _input_rows(u_ptr, dt_ptr, b_ptr, c_ptr, batch, k, d, n, s_u_b, s_u_k, s_dt_b,
+                                              s_dt_k, s_b_b, s_b_k, s_c_b, s_c_k)
     y_row = y_ptr + (batch * L * 4 + k) * D + d
     checkpoint_base = checkpoint_ptr + ((batch * 4 + k) * n_checkpoints * D + d[:, None]) * DSTATE + n[None, :]
     h = tl.zeros([BLOCK_D, DSTATE], dtype=tl.float32)
@@ -102,21 +118,12 @@ def four_direction_scan_backward(u_ptr, dt_ptr, b_ptr, c_ptr, a_ptr, dskip_ptr, 
                                  dbias_ptr, H, W, L, D, n_checkpoints, s_u_b, s_u_l, s_u_k, s_dt_b, s_dt_l, s_dt_k,
                                  s_b_b, s_b_l, s_b_k, s_c_b, s_c_l, s_c_k, s_dy_b, s_dy_l, s_dy_k,
                                  DSTATE: tl.constexpr, BLOCK_D: tl.constexpr, CHECKPOINT: tl.constexpr):
-    batch = tl.program_id(0) // 4
-    k = tl.program_id(0) % 4
+    batch, k, d, dmask, n, A, skip, bias = _program_parameters(a_ptr, dskip_ptr, bias_ptr, D, DSTATE, BLOCK_D)
+    A2 = A * LOG2E
     d_block = tl.program_id(1)
     d_local = tl.arange(0, BLOCK_D)
-    d = d_block * BLOCK_D + d_local
-    dmask = d < D
-    n = tl.arange(0, DSTATE)
-    A = tl.load(a_ptr + (k * D + d)[:, None] * DSTATE + n[None, :], mask=dmask[:, None], other=0.0)
-    A2 = A * LOG2E
-    skip = tl.load(dskip_ptr + k * D + d, mask=dmask, other=0.0)
-    bias = tl.load(bias_ptr + k * D + d, mask=dmask, other=0.0)
-    u_row = u_ptr + batch * s_u_b + k * s_u_k + d
-    dt_row = dt_ptr + batch * s_dt_b + k * s_dt_k + d
-    b_row = b_ptr + batch * s_b_b + k * s_b_k + n
-    c_row = c_ptr + batch * s_c_b + k * s_c_k + n
+    u_row, dt_row, b_row, c_row = _input_rows(u_ptr, dt_ptr, b_ptr, c_ptr, batch, k, d, n, s_u_b, s_u_k, s_dt_b,
+                                              s_dt_k, s_b_b, s_b_k, s_c_b, s_c_k)
     dy_row = dy_ptr + batch * s_dy_b + k * s_dy_k + d
     grid_row = (batch * L * 4 + k) * D + d                  # du and ddt: (batch, L, 4, D), contiguous
     # This program's dB/dC partial sums: (channel block, batch, L, 4, N), summed over the blocks by PyTorch.
