@@ -150,26 +150,28 @@ def _run_synth(args):
                                                  show_progress=not args.no_progress))
 
 
+def _public_dataset_parser(kinds, kind: str, help_text: str, dataset: str, default_name: str, run):
+    """`s3mamba convert KIND -i FOLDER [--limit N]` with the output and split options every converter takes."""
+    parser = kinds.add_parser(kind, help=help_text)
+    parser.add_argument("-i", "--input", required=True, help=f"{dataset} folder")
+    parser.add_argument("--limit", type=int, default=None, help="convert only the first N images")
+    _add_output_args(parser, default_name)
+    _add_split_args(parser, optional=True)
+    parser.set_defaults(func=run)
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the conversion subcommands to the `s3mamba` parser."""
     convert = subparsers.add_parser("convert", help="convert a dataset to nnU-Net raw format")
     kinds = convert.add_subparsers(dest="kind", required=True)
 
-    cvc = kinds.add_parser("cvc", help="CVC-ClinicDB (Original/ + 'Ground Truth/' TIFFs, or images/ + masks/)")
-    cvc.add_argument("-i", "--input", required=True, help="CVC-ClinicDB folder")
+    cvc = _public_dataset_parser(kinds, "cvc", "CVC-ClinicDB (Original/ + 'Ground Truth/' TIFFs, or images/ + "
+                                 "masks/)", "CVC-ClinicDB", "CVCClinicDB", _run_cvc)
     cvc.add_argument("--keep-sequences", action="store_true",
                      help="keep each of the 29 video sequences on one side of the test split")
-    cvc.add_argument("--limit", type=int, default=None, help="convert only the first N frames")
-    _add_output_args(cvc, "CVCClinicDB")
-    _add_split_args(cvc, optional=True)
-    cvc.set_defaults(func=_run_cvc)
-
-    kvasir = kinds.add_parser("kvasir", help="Kvasir-SEG (images/*.jpg, masks/*.jpg; masks thresholded at 128)")
-    kvasir.add_argument("-i", "--input", required=True, help="Kvasir-SEG folder")
-    kvasir.add_argument("--limit", type=int, default=None, help="convert only the first N images")
-    _add_output_args(kvasir, "KvasirSEG")
-    _add_split_args(kvasir, optional=True)
-    kvasir.set_defaults(func=_run_kvasir)
+    _public_dataset_parser(kinds, "kvasir", "Kvasir-SEG (images/*.jpg, masks/*.jpg; masks thresholded at 128)",
+                           "Kvasir-SEG", "KvasirSEG", _run_kvasir)
 
     isic = kinds.add_parser("isic", help="ISIC2018 Task 1 training input + ground truth folders")
     isic.add_argument("-i", "--input", required=True, help="folder holding the two ISIC2018_Task1* folders")
