@@ -3,7 +3,7 @@
 Each converter only knows where its dataset keeps images and masks and how its masks are encoded; reading,
 checking, writing and splitting are shared (writer2d.py).
 - CVC-ClinicDB: official `Original/*.tif` + `Ground Truth/*.tif`, or `images/` + `masks/` folders (the copy in
-  /work/shared/data: lossless WebP frames, PNG masks). Masks have soft borders: binarised at >= 128.
+  ../shared/data: lossless WebP frames, PNG masks). Masks have soft borders: binarised at >= 128.
 - Kvasir-SEG: `images/*.jpg` + `masks/*.jpg`. JPEG masks are noisy: converted to gray, binarised at >= 128.
 - ISIC2018 Task 1: `ISIC2018_Task1-2_Training_Input/ISIC_*.jpg` +
   `ISIC2018_Task1_Training_GroundTruth/ISIC_*_segmentation.png` (0/255 masks, kept strict).
