@@ -101,6 +101,7 @@ def test_backend_selection_and_errors(monkeypatch):
     assert report["backend_on_cpu"].startswith("error")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_torch_scan_matches_mamba_ssm_kernel():
     pytest.importorskip("mamba_ssm")
@@ -115,6 +116,7 @@ def test_torch_scan_matches_mamba_ssm_kernel():
         torch.testing.assert_close(g0, g1, rtol=1e-3, atol=1e-3 * g1.abs().max().item(), msg=name)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_mamba_ssm_kernel_reads_bf16_inputs_and_keeps_fp32_state():
     """SS2D under bf16 autocast hands the kernel bf16 u/delta/B/C: the result must equal the fp32 scan of the same
