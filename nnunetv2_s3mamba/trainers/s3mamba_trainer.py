@@ -18,6 +18,10 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - a progress line inside long epochs (`progress.py`: nnU-Net logs only between epochs);
 - a clear error naming the channels and files when an image has the wrong channel count (`input_channels.py`:
   the channel names travel in the plans, which is all nnU-Net gives the network builder at prediction);
+- `-pretrained_weights` checked before nnU-Net loads it (`check_pretrained_weights_argument`): nnU-Net's loader
+  reads only nnU-Net checkpoints and fails on a VMamba file with a bare `KeyError: 'network_weights'`; the trainer
+  refuses such a file with the `s3mamba pretrained convert` command that makes a loadable one
+  (architectures/pretrained.py says why conversion is needed) and names the first mismatched keys of any other;
 - under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
   stalls every step and gains nothing at these sample counts);
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
@@ -35,7 +39,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+import sys
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -45,6 +50,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunetv2_s3mamba.architectures import build_s3mamba
+from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained, convert_command
 from nnunetv2_s3mamba.ops import resolve_scan_backend
 from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin, smallest_over_ranks
 from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms
@@ -82,6 +88,21 @@ def _with_network_patch_size(plans: dict, configuration: str) -> dict:
         )
     plans["configurations"][configuration]["patch_size"] = round_patch_size_up(list(patch_size))
     return plans
+
+
+def pretrained_weights_argument(argv: Sequence[str] | None = None) -> str | None:
+    """The `-pretrained_weights FILE` of this `nnUNetv2_train` command line (sys.argv; DDP's spawned ranks inherit
+    it), or None. nnU-Net hands the path only to its own loader, which runs right after `initialize()`, so the
+    command line is the one place the trainer can read it from to check the file first."""
+    argv = list(sys.argv if argv is None else argv)
+    if "--c" in argv or "--val" in argv:  # nnU-Net refuses or ignores the file then
+        return None
+    for index, token in enumerate(argv):
+        if token == "-pretrained_weights" and index + 1 < len(argv):
+            return argv[index + 1]
+        if token.startswith("-pretrained_weights="):
+            return token.split("=", 1)[1]
+    return None
 
 
 def paper_adamw(network: nn.Module, lr: float, weight_decay: float, fused: bool = True) -> torch.optim.AdamW:
@@ -199,8 +220,22 @@ class S3MambaTrainerBase(EpochProgressMixin, DDPEvenBatchMixin, nnUNetTrainer):
                                    f"instead of the plan's {planned}")
         super()._set_batch_size_and_oversample()
 
+    def check_pretrained_weights_argument(self, path: str | None = None) -> None:
+        """Refuse a `-pretrained_weights` file that nnU-Net's loader cannot load into this network, with the fix."""
+        path = pretrained_weights_argument() if path is None else path
+        if path is None:
+            return
+        command = convert_command("vmamba_small_e238_ema.pth", self.plans_manager.dataset_name,
+                                  self.configuration_name, type(self).__name__, self.plans_manager.plans_name)
+        record = check_nnunet_pretrained(self._unwrapped_network(), path, command)
+        if record:
+            self.print_to_log_file(f"S3-Mamba: -pretrained_weights {path}: {record.get('loaded_tensors')} tensors "
+                                   f"from VMamba checkpoint {record.get('source')} (converted for "
+                                   f"{record.get('trainer')}; {record.get('input_channel_adaptation') or 'RGB input'})")
+
     def initialize(self) -> None:
         super().initialize()
+        self.check_pretrained_weights_argument()
         if self.is_ddp:
             replaced = unsync_batch_norms(self.network)
             self.print_to_log_file(f"DDP: {replaced} batch norms normalise per GPU instead of SyncBatchNorm "

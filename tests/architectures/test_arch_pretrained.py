@@ -111,3 +111,98 @@ def test_unreadable_and_missing_files(tmp_path):
         load_vmamba_pretrained(net(), text)
     with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
         load_vmamba_pretrained(net(), tmp_path / "absent.pth")
+
+
+# --- the nnU-Net -pretrained_weights path: convert once, nnU-Net's own loader loads the result --------------------
+
+CONVERT = "s3mamba pretrained convert vmamba_small_e238_ema.pth -d Dataset1_X -c 2d -tr T -o s3mamba_init.pth"
+
+
+def test_converted_file_loads_through_nnunets_own_loader(tmp_path):
+    from nnunetv2.run.load_pretrained_weights import load_pretrained_weights
+    from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained, convert_to_nnunet_checkpoint
+
+    source = vmamba_v0_state_dict()
+    vmamba = tmp_path / "vmamba_small_e238_ema.pth"
+    torch.save({"model": source, "epoch": 238}, vmamba)
+    converted_net = net()
+    converted = tmp_path / "s3mamba_init.pth"
+    convert_to_nnunet_checkpoint(converted_net, vmamba, converted, {"trainer": "T"})
+    assert not list(tmp_path.glob("*.partial"))
+    torch.manual_seed(5)  # a training's own, different initialisation
+    training_net = S3MambaNet(3, 2, dims=(DIM, 2 * DIM, 4 * DIM, 8 * DIM), d_state=N_STATE, tcma_channels=4,
+                              tcma_mlp_hidden=8)
+    record = check_nnunet_pretrained(training_net, converted, CONVERT)
+    assert record["trainer"] == "T" and record["loaded_tensors"] > 0
+    load_pretrained_weights(training_net, str(converted))
+    ours = training_net.state_dict()
+    torch.testing.assert_close(ours["patch_embed.proj.weight"], source["patch_embed.proj.weight"])
+    torch.testing.assert_close(ours["layers.2.blocks.1.self_attention.dt_projs_bias"],
+                               source["layers.2.blocks.1.self_attention.dt_projs_bias"])
+    torch.testing.assert_close(ours["layers_up.1.blocks.0.self_attention.out_proj.weight"],
+                               source["layers.2.blocks.0.self_attention.out_proj.weight"])
+    torch.testing.assert_close(ours["layers.1.downsample.reduction.weight"],
+                               source["layers.1.downsample.reduction.weight"])
+    # what VMamba lacks comes from the converted file's fresh initialisation (nnU-Net requires every key)
+    for key in ("tcma.image_embed.0.weight", "final_conv.weight", "layers.0.blocks.0.encf.fc1.weight"):
+        torch.testing.assert_close(ours[key], converted_net.state_dict()[key])
+
+
+def test_check_refuses_vmamba_and_unreadable_files_with_the_convert_command(tmp_path):
+    from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained
+    from nnunetv2_s3mamba.errors import UserError
+
+    vmamba = tmp_path / "vmamba_small_e238_ema.pth"
+    torch.save({"model": vmamba_v0_state_dict()}, vmamba)
+    with pytest.raises(UserError, match="looks like a VMamba") as error:
+        check_nnunet_pretrained(net(), vmamba, CONVERT)
+    assert CONVERT in str(error.value) and "'network_weights'" in str(error.value)
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    with pytest.raises(UserError, match="notes.pth is not a PyTorch checkpoint"):
+        check_nnunet_pretrained(net(), text, CONVERT)
+    with pytest.raises(UserError, match="no such file"):
+        check_nnunet_pretrained(net(), tmp_path / "absent.pth", CONVERT)
+
+
+def test_check_names_first_missing_and_mismatched_keys_of_another_network(tmp_path):
+    from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained
+
+    weights = net().state_dict()
+    weights["patch_embed.proj.weight"] = torch.zeros(DIM, 1, 4, 4)  # converted for a 1-channel dataset
+    del weights["final_conv.bias"]
+    other = tmp_path / "checkpoint_final.pth"
+    torch.save({"network_weights": weights, "trainer_name": "nnUNetTrainer"}, other)
+    with pytest.raises(PretrainedMismatchError) as error:
+        check_nnunet_pretrained(net(), other, CONVERT)
+    message = str(error.value)
+    assert "1 keys of the network missing from the file, first: final_conv.bias" in message
+    assert f"patch_embed.proj.weight: file ({DIM}, 1, 4, 4), network ({DIM}, 3, 4, 4)" in message
+    assert CONVERT in message
+
+
+def test_convert_refuses_nnunet_checkpoints_and_names_vmamba_v2_keys(tmp_path):
+    nnunet = tmp_path / "checkpoint_final.pth"
+    torch.save({"network_weights": net().state_dict()}, nnunet)
+    with pytest.raises(PretrainedMismatchError, match="already an nnU-Net checkpoint"):
+        load_vmamba_pretrained(net(), nnunet)
+    v2 = {k.replace(".ln_1.", ".norm.").replace(".self_attention.", ".op."): v
+          for k, v in vmamba_v0_state_dict().items()}
+    path = tmp_path / "vmamba_small_v2.pth"
+    torch.save({"model": v2}, path)
+    with pytest.raises(PretrainedMismatchError, match="VMamba v1/v2 names") as error:
+        load_vmamba_pretrained(net(), path)
+    assert "layers.0.blocks.0.ln_1.weight" in str(error.value)  # the first weights it lacks are named
+
+
+def test_two_channel_input_spreads_the_rgb_mean(tmp_path):
+    source = vmamba_v0_state_dict()
+    path = tmp_path / "ckpt.pth"
+    torch.save(source, path)
+    model = net(input_channels=2)
+    report = load_vmamba_pretrained(model, path)
+    rgb = source["patch_embed.proj.weight"]
+    torch.testing.assert_close(model.patch_embed.proj.weight, rgb.mean(1, keepdim=True).repeat(1, 2, 1, 1) * 1.5)
+    # a constant image gives the RGB network's response
+    assert torch.allclose(model.patch_embed.proj.weight.sum(1), rgb.sum(1), atol=1e-5)
+    assert "2 input channels" in report["input_channel_adaptation"]
