@@ -1,12 +1,8 @@
-"""experiments/boundary_errors.py: how far from the lesion outline each error pixel lies, and what fixing them gives."""
-import sys
-from pathlib import Path
-
+"""s3mamba analyze boundary-errors (analysis/boundary_errors.py): how far from the lesion outline each error pixel lies, and what fixing them gives."""
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-from boundary_errors import band_counts, error_distances, stratum_summary  # noqa: E402
+from nnunetv2_s3mamba.analysis.boundary_errors import band_counts, error_distances, stratum_summary
 
 
 def test_errors_are_binned_by_their_distance_to_the_outline_and_false_alarms_counted():

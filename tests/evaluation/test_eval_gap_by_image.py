@@ -1,17 +1,14 @@
-"""experiments/gap_by_image.py: which frames carry a pooled-IoU gap between two models."""
+"""s3mamba analyze gap-by-image (analysis/gap_by_image.py): which frames carry a pooled-IoU gap between two models."""
 import json
-import sys
-from pathlib import Path
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-from gap_by_image import gap_by_image, main  # noqa: E402
-
-from nnunetv2_s3mamba.errors import UserError  # noqa: E402
-from nnunetv2_s3mamba.evaluation.metrics import confusion  # noqa: E402
+from nnunetv2_s3mamba.analysis.gap_by_image import gap_by_image
+from nnunetv2_s3mamba.cli import main as s3mamba_main
+from nnunetv2_s3mamba.evaluation.metrics import confusion
 
 
 def _square(size: int, at: int = 5) -> np.ndarray:
@@ -45,23 +42,23 @@ def test_a_gap_made_by_one_grossly_wrong_frame_is_attributed_to_it():
     assert result["all"]["frames"] == 4 and result["all"]["top_frames"][0]["frame"] == "c"
 
 
-def test_missing_or_mismatched_predictions_are_named(tmp_path, monkeypatch):
+def test_missing_or_mismatched_predictions_are_named(tmp_path, capsys):
     labels, preds = tmp_path / "labels", tmp_path / "pred"
     labels.mkdir()
     preds.mkdir()
     Image.fromarray(_square(4).astype(np.uint8)).save(labels / "x.png")
     strata = tmp_path / "size_strata.json"
     strata.write_text(json.dumps({"cases": {"x": {"stratum": "small"}}}))
-    monkeypatch.setattr(sys, "argv", ["gap_by_image.py", str(labels), str(strata), str(preds), str(preds)])
-    with pytest.raises(UserError, match=r"no prediction.*\['x'\]"):
-        main()
+    command = ["analyze", "gap-by-image", str(labels), str(strata), str(preds), str(preds)]
+    assert s3mamba_main(command) == 2
+    assert re.search(r"no prediction.*\['x'\]", capsys.readouterr().out)
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(preds / "x.png")
-    with pytest.raises(UserError, match="shape"):
-        main()
+    assert s3mamba_main(command) == 2
+    assert "shape" in capsys.readouterr().out
 
 
 def test_per_sequence_pooling_counts_sequences_and_the_gap_without_each():
-    from gap_by_image import cvc_sequences_of, sequence_gap
+    from nnunetv2_s3mamba.analysis.gap_by_image import cvc_sequences_of, sequence_gap
 
     sequence_of = cvc_sequences_of(["cvc_001", "cvc_025", "cvc_026", "cvc_068"])
     assert sequence_of == {"cvc_001": 1, "cvc_025": 1, "cvc_026": 2, "cvc_068": 4}
@@ -87,7 +84,7 @@ def test_per_sequence_pooling_counts_sequences_and_the_gap_without_each():
 
 
 def test_sequence_bootstrap_separates_a_broad_lead_from_one_carried_by_a_single_sequence():
-    from gap_by_image import sequence_gap
+    from nnunetv2_s3mamba.analysis.gap_by_image import sequence_gap
 
     sequence_of = {f"f{i}": i for i in range(6)}
     gt = _square(10)
@@ -116,7 +113,7 @@ def test_sequence_bootstrap_separates_a_broad_lead_from_one_carried_by_a_single_
 
 
 def test_per_sequence_pooling_names_cases_without_a_frame_number():
-    from gap_by_image import cvc_sequences_of
+    from nnunetv2_s3mamba.analysis.gap_by_image import cvc_sequences_of
 
     with pytest.raises(ValueError, match=r"frame number.*\['lesion_a'\]"):
         cvc_sequences_of(["cvc_001", "lesion_a"])

@@ -1,13 +1,9 @@
-"""experiments/largest_component.py: nnU-Net's keep-the-largest-component postprocessing on saved PNG predictions."""
-import sys
-from pathlib import Path
-
+"""s3mamba analyze largest-component (analysis/largest_component.py): nnU-Net's keep-the-largest-component postprocessing on saved PNG predictions."""
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-from largest_component import keep_largest_component, postprocess_folder  # noqa: E402
+from nnunetv2_s3mamba.analysis.largest_component import keep_largest_component, postprocess_folder
 
 
 def _two_blobs() -> np.ndarray:
@@ -39,3 +35,18 @@ def test_folder_is_written_under_the_same_names_and_the_input_is_never_overwritt
         postprocess_folder(pred, pred)
     with pytest.raises(FileNotFoundError, match="no .png predictions"):
         postprocess_folder(tmp_path / "pp" / "missing", tmp_path / "x")
+
+
+def test_the_analyze_command_writes_the_postprocessed_folder(tmp_path, capsys):
+    from nnunetv2_s3mamba.cli import main as s3mamba_main
+
+    pred, out = tmp_path / "pred", tmp_path / "out"
+    pred.mkdir()
+    mask = np.zeros((12, 12), np.uint8)
+    mask[1:4, 1:4] = 1
+    mask[6:11, 6:11] = 1
+    Image.fromarray(mask).save(pred / "a.png")
+    assert s3mamba_main(["analyze", "largest-component", str(pred), str(out)]) == 0
+    assert "1 predictions written" in capsys.readouterr().out
+    kept = np.array(Image.open(out / "a.png"))
+    assert kept.sum() == 25 and kept[1:4, 1:4].sum() == 0

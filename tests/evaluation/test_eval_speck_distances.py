@@ -1,11 +1,7 @@
-"""experiments/speck_distances.py: which specks sit next to lesions and which stand alone."""
-import sys
-from pathlib import Path
-
+"""s3mamba analyze speck-distances (analysis/speck_distances.py): which specks sit next to lesions and which stand alone."""
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "experiments"))
-from speck_distances import speck_distances  # noqa: E402
+from nnunetv2_s3mamba.analysis.speck_distances import speck_distances
 
 
 def test_specks_are_measured_from_lesions_and_predicted_lesions_only():

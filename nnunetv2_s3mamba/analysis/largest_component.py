@@ -1,6 +1,6 @@
 """Apply nnU-Net's "remove all but the largest component" postprocessing to a folder of 2D PNG predictions.
 
-    python experiments/largest_component.py PRED_DIR OUT_DIR     # then: s3mamba evaluate OUT_DIR LABELS --strata ...
+    s3mamba analyze largest-component PRED_DIR OUT_DIR     # then: s3mamba evaluate OUT_DIR LABELS --strata ...
 
 Why: nnU-Net's own pipeline (`nnUNetv2_find_best_configuration`) keeps only the largest foreground component
 when that raises the cross-validation Dice. On the split that keeps video sequences apart, S3-Mamba's lead on small
@@ -40,13 +40,11 @@ def postprocess_folder(pred_dir: Path, out_dir: Path) -> int:
     return len(files)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pred_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
     print(f"{postprocess_folder(args.pred_dir, args.out_dir)} predictions written to {args.out_dir}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

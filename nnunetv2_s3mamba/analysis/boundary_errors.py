@@ -1,6 +1,6 @@
 """Where each model's pixel errors lie relative to the ground-truth outline, per lesion-size stratum.
 
-    python experiments/boundary_errors.py LABELS_DIR STRATA_JSON NAME=PRED_DIR [NAME=PRED_DIR ...]   # prints JSON
+    s3mamba analyze boundary-errors LABELS_DIR STRATA_JSON NAME=PRED_DIR [NAME=PRED_DIR ...]   # prints JSON
 
 Why: S3-Mamba's small-stratum mIoU deficit against the U-Net (docs/RESULTS.md) can come from imprecise outlines
 (errors in a thin band along the lesion's border, as a coarse output head would leave) or from whole regions that
@@ -10,7 +10,7 @@ stratum as `s3mamba evaluate` pools (one confusion matrix over all pixels of the
 model would reach if all its errors within k pixels of the outline were corrected. False positives are also split
 into those of predicted components that touch no lesion (false alarms) and the rest (a lesion drawn too large),
 and frames whose largest predicted component is a false alarm are counted: there nnU-Net's keep-the-largest-component
-postprocessing (experiments/largest_component.py) keeps the wrong region and removes the lesion.
+postprocessing (`s3mamba analyze largest-component`) keeps the wrong region and removes the lesion.
 2D PNG masks, foreground > 0, matched by file name; strata from `size_strata.json` (`s3mamba convert ... --split`).
 """
 from __future__ import annotations
@@ -87,19 +87,17 @@ def evaluate(pred_dir: Path, labels_dir: Path, strata: dict[str, str]) -> dict[s
             for stratum, t in totals.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("labels", type=Path)
     parser.add_argument("strata", type=Path)
     parser.add_argument("predictions", nargs="+", help="NAME=PRED_DIR")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
     strata = {case: entry["stratum"] for case, entry in load_strata_file(args.strata)["cases"].items()}
     results = {}
     for item in args.predictions:
         name, _, folder = item.partition("=")
         results[name] = evaluate(Path(folder), args.labels, strata)
     print(json.dumps({"bands_px": BANDS, "results": results}, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

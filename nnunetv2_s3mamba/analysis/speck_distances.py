@@ -1,6 +1,6 @@
 """Where a model's predicted specks lie: next to lesions (ragged boundaries) or out on their own (false alarms).
 
-    python experiments/speck_distances.py PRED_DIR LABELS_DIR [--min-lesion-size 10]   # prints JSON
+    s3mamba analyze speck-distances PRED_DIR LABELS_DIR [--min-lesion-size 10]   # prints JSON
 
 A speck is a predicted component smaller than the minimum lesion size that touches no ground-truth lesion, exactly
 as `s3mamba evaluate` counts them (full connectivity). For each, the distance in pixels from its nearest pixel to
@@ -36,12 +36,13 @@ def speck_distances(pred: np.ndarray, gt: np.ndarray, min_size: int = MIN_LESION
     return [(int(sizes[i]), float(d)) for i, d in zip(speck_ids, nearest)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pred_dir", type=Path)
     parser.add_argument("labels_dir", type=Path)
     parser.add_argument("--min-lesion-size", type=int, default=MIN_LESION_SIZE)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
     specks, images = [], 0
     for pred_file in sorted(args.pred_dir.glob("*.png")):
         pred = np.array(Image.open(pred_file)) > 0
@@ -54,7 +55,4 @@ def main() -> None:
                       "within_2_px": int((distances <= 2).sum()), "within_5_px": int((distances <= 5).sum()),
                       "median_size_px": float(np.median([s for s, _ in specks])) if specks else None,
                       "median_distance_px": float(np.median(distances)) if specks else None}, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

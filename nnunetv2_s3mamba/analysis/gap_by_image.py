@@ -1,6 +1,6 @@
 """Which test frames carry the pooled-IoU gap between two models, per lesion-size stratum.
 
-    python experiments/gap_by_image.py LABELS_DIR STRATA_JSON REFERENCE_DIR MODEL_DIR [--top 5] [--cvc-sequences]
+    s3mamba analyze gap-by-image LABELS_DIR STRATA_JSON REFERENCE_DIR MODEL_DIR [--top 5] [--cvc-sequences]
 
 Why: the pooled mIoU of a stratum (one confusion matrix over all its pixels, the paper's metric) lets a single
 frame with a large wrong region move the whole stratum. Before reading a gap between two models as "model B is
@@ -135,8 +135,7 @@ def cvc_sequences_of(frames: list[str]) -> dict[str, int]:
     return {f: cvc_sequence_of_frame(int(match.group(1))) for f, match in numbers.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("labels", type=Path)
     parser.add_argument("strata", type=Path)
     parser.add_argument("reference", type=Path, help="predictions of the reference model (e.g. nnU-Net's U-Net)")
@@ -144,7 +143,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=5)
     parser.add_argument("--cvc-sequences", action="store_true",
                         help="also pool per CVC-ClinicDB video sequence (see the module docstring)")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
     # `s3mamba evaluate`'s reader: the same cases, foreground, strata and checks (missing or mismatched predictions).
     reports = [evaluate_folder(pred_dir, args.labels, args.strata, show_progress=False)
                for pred_dir in (args.reference, args.model)]
@@ -158,7 +159,4 @@ def main() -> None:
             name: sequence_gap({f: reference[f] for f in frames}, {f: model[f] for f in frames}, sequence_of)
             for name, frames in frames_by_stratum(strata).items()}
     print(json.dumps(result, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+    return 0
