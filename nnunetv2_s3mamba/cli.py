@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s3mamba",
         description="S3-Mamba for nnU-Net v2: set-up checks, dataset conversion, lesion-size evaluation, "
-                    "multi-GPU batch configurations, the list of trainers, ImageNet initialisation, studies and analyses.",
+                    "multi-GPU batch configurations, the list of trainers, ImageNet initialisation, studies and "
+                    "analyses.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in SUBCOMMAND_MODULES:
