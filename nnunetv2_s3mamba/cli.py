@@ -11,7 +11,7 @@ from typing import Sequence
 
 from nnunetv2_s3mamba.analysis import cli as analysis_cli
 from nnunetv2_s3mamba.setup_check import cli as setup_cli
-from nnunetv2_s3mamba.architectures import pretrained as pretrained_cli
+from nnunetv2_s3mamba.architectures import pretrained_checkpoint as pretrained_cli
 from nnunetv2_s3mamba.conversion import cli as conversion_cli
 from nnunetv2_s3mamba.evaluation import cli as evaluation_cli
 from nnunetv2_s3mamba.plans import cli as plans_cli

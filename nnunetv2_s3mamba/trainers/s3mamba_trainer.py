@@ -21,7 +21,7 @@ stays nnU-Net's. This class changes only what the paper or the network require:
 - `-pretrained_weights` checked before nnU-Net loads it (`check_pretrained_weights_argument`): nnU-Net's loader
   reads only nnU-Net checkpoints and fails on a VMamba file with a bare `KeyError: 'network_weights'`; the trainer
   refuses such a file with the `s3mamba pretrained convert` command that makes a loadable one
-  (architectures/pretrained.py says why conversion is needed) and names the first mismatched keys of any other;
+  (architectures/pretrained_checkpoint.py says why conversion is needed) and names the first mismatched keys of any other;
 - under DDP, TCMA's batch norms normalise per GPU instead of nnU-Net's SyncBatchNorm (`ddp_norm.py`: the sync
   stalls every step and gains nothing at these sample counts);
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
@@ -50,7 +50,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.plans_handling.plans_handler import ConfigurationManager, PlansManager
 
 from nnunetv2_s3mamba.architectures import build_s3mamba
-from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained, convert_command
+from nnunetv2_s3mamba.architectures.pretrained_checkpoint import check_nnunet_pretrained, convert_command
 from nnunetv2_s3mamba.ops import resolve_scan_backend
 from nnunetv2_s3mamba.trainers.ddp_batch import DDPEvenBatchMixin, smallest_over_ranks
 from nnunetv2_s3mamba.trainers.ddp_norm import unsync_batch_norms

@@ -120,7 +120,7 @@ CONVERT = "s3mamba pretrained convert vmamba_small_e238_ema.pth -d Dataset1_X -c
 
 def test_converted_file_loads_through_nnunets_own_loader(tmp_path):
     from nnunetv2.run.load_pretrained_weights import load_pretrained_weights
-    from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained, convert_to_nnunet_checkpoint
+    from nnunetv2_s3mamba.architectures.pretrained_checkpoint import check_nnunet_pretrained, convert_to_nnunet_checkpoint
 
     source = vmamba_v0_state_dict()
     vmamba = tmp_path / "vmamba_small_e238_ema.pth"
@@ -149,7 +149,7 @@ def test_converted_file_loads_through_nnunets_own_loader(tmp_path):
 
 
 def test_check_refuses_vmamba_and_unreadable_files_with_the_convert_command(tmp_path):
-    from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained
+    from nnunetv2_s3mamba.architectures.pretrained_checkpoint import check_nnunet_pretrained
     from nnunetv2_s3mamba.errors import UserError
 
     vmamba = tmp_path / "vmamba_small_e238_ema.pth"
@@ -166,7 +166,7 @@ def test_check_refuses_vmamba_and_unreadable_files_with_the_convert_command(tmp_
 
 
 def test_check_names_first_missing_and_mismatched_keys_of_another_network(tmp_path):
-    from nnunetv2_s3mamba.architectures.pretrained import check_nnunet_pretrained
+    from nnunetv2_s3mamba.architectures.pretrained_checkpoint import check_nnunet_pretrained
 
     weights = net().state_dict()
     weights["patch_embed.proj.weight"] = torch.zeros(DIM, 1, 4, 4)  # converted for a 1-channel dataset
