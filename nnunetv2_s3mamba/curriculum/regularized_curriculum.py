@@ -24,10 +24,10 @@ STATE_FORMAT_VERSION = 1
 class CurriculumConfig:
     """[ours] Hyper-parameters; the paper gives none. See docs/CURRICULUM.md for what each one trades off."""
 
-    v_min: float = 0.2
-    balance: float = 1.0
-    lambda_end: float = 0.0
-    ramp_fraction: float = 0.5
+    v_min: float = 0.2                  # no sample is ever dropped: every weight stays in [v_min, 1]
+    balance: float = 1.0                # beta of the balance term: larger, the weights spread less
+    lambda_end: float = 0.0             # lambda at the end of the shift from easy first (1) to hard focus
+    ramp_fraction: float = 0.5          # the shift ends after this share of the epochs at the latest
     stability_tolerance: float = 0.02
     loss_momentum: float = 0.9
     confidence_count: float = 2.0

@@ -6,13 +6,15 @@ import argparse
 from nnunetv2_s3mamba.trainers.listing import format_listing, markdown_table
 
 
+DESCRIPTION = ("Lists the S3-Mamba trainers and nnU-Net U-Net controls of trainers/registry.py by group: name, "
+               "one-line description, and [bases: the class attributes it sets]. Without PATTERN the "
+               "<row>_<N>epochs names are shown as their rule.")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `trainers` to the `s3mamba` parser."""
-    parser = subparsers.add_parser(
-        "trainers", help="list the trainer names for nnUNetv2_train -tr, with what each changes",
-        description="Lists the S3-Mamba trainers and nnU-Net U-Net controls of trainers/registry.py by group: name, "
-                    "one-line description, and [bases: the class attributes it sets]. Without PATTERN the "
-                    "<row>_<N>epochs names are shown as their rule.")
+    parser = subparsers.add_parser("trainers", description=DESCRIPTION,
+                                   help="list the trainer names for nnUNetv2_train -tr, with what each changes")
     parser.add_argument("pattern", nargs="?", help="fnmatch pattern ('S3MambaTrainer_*_15epochs'); without "
                                                    "wildcards, a substring ('TCMA')")
     parser.add_argument("--markdown", action="store_true", help="print the README's trainer table instead")
