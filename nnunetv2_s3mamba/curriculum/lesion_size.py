@@ -4,9 +4,10 @@ A *sample* is what the `2d` configuration trains on: a 2D image (stored by nnU-N
 `(1, 1, H, W)`), or one slice of a 3D volume. The Difficulty Measurer initialises its weights from these sizes
 (paper: "We establish a Difficulty Measurer based on the size of the lesions").
 
+A lesion pixel is one of the chosen lesion labels (`data.lesion_labels`; default every foreground label).
 Counting is exact (nnU-Net's `class_locations` are subsampled for large objects, so they cannot give sizes).
 The table is cached as JSON in the trainer's output folder, never in `nnUNet_preprocessed`, which may be shared
-or read-only; a cached case is reused only while its segmentation shape is unchanged.
+or read-only; a cached case is reused only while its segmentation shape and the lesion labels are unchanged.
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from typing import Optional, Protocol
 
 import numpy as np
 
+from nnunetv2_s3mamba.data.lesion_labels import LesionLabels
 from nnunetv2_s3mamba.data.strata import STRATA, size_stratum, stratum_thresholds
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: the cache records the lesion labels it counted
 SLICE_SEPARATOR = "@slice"
 NO_LESION = "none"  # the size stratum of a sample without lesion
 
@@ -39,18 +41,15 @@ def sample_id(case_id: str, slice_index: int, num_slices: int) -> str:
     return case_id if num_slices == 1 else f"{case_id}{SLICE_SEPARATOR}{slice_index}"
 
 
-def count_lesion_pixels(seg: np.ndarray, ignore_label: Optional[int] = None) -> np.ndarray:
-    """Foreground pixels per slice of a preprocessed segmentation `(1, Z, H, W)`.
+def count_lesion_pixels(seg: np.ndarray, lesion: LesionLabels = LesionLabels()) -> np.ndarray:
+    """Lesion pixels per slice of a preprocessed segmentation `(1, Z, H, W)`.
 
     Label 0 is background and -1 marks voxels outside nnU-Net's crop mask; the ignore label is not a lesion.
     """
     if seg.ndim != 4:
         raise ValueError(f"expected a preprocessed segmentation of shape (1, Z, H, W), got shape {seg.shape}")
     labels = np.asarray(seg[0])
-    foreground = labels > 0
-    if ignore_label is not None:
-        foreground &= labels != ignore_label
-    return foreground.reshape(labels.shape[0], -1).sum(axis=1).astype(np.int64)
+    return lesion.mask(labels).reshape(labels.shape[0], -1).sum(axis=1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -99,13 +98,18 @@ class SampleTable:
         return strata
 
 
-def _load_cache(cache_file: Optional[str]) -> dict:
+def _cache_key(lesion: LesionLabels) -> dict:
+    """What the cached sizes counted: the lesion label ids (None: every label > 0) and the ignore label."""
+    return {"ids": None if lesion.ids is None else list(lesion.ids), "ignore_label": lesion.ignore_label}
+
+
+def _load_cache(cache_file: Optional[str], lesion: LesionLabels) -> dict:
     if cache_file is None or not os.path.isfile(cache_file):
         return {}
     try:
         with open(cache_file) as f:
             content = json.load(f)
-        if content.get("format_version") != CACHE_FORMAT_VERSION:
+        if content.get("format_version") != CACHE_FORMAT_VERSION or content["lesion_labels"] != _cache_key(lesion):
             return {}
         return content["cases"]
     except (OSError, ValueError, KeyError, AttributeError) as error:
@@ -113,33 +117,33 @@ def _load_cache(cache_file: Optional[str]) -> dict:
         return {}
 
 
-def _write_cache(cache_file: str, cases: dict) -> None:
+def _write_cache(cache_file: str, cases: dict, lesion: LesionLabels) -> None:
     """Atomic write: a crash mid-write must not leave a truncated cache behind."""
     os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
     tmp = f"{cache_file}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump({"format_version": CACHE_FORMAT_VERSION, "cases": cases}, f)
+        json.dump({"format_version": CACHE_FORMAT_VERSION, "lesion_labels": _cache_key(lesion), "cases": cases}, f)
     os.replace(tmp, cache_file)
 
 
-def build_sample_table(dataset: CaseDataset, ignore_label: Optional[int] = None,
+def build_sample_table(dataset: CaseDataset, lesion: LesionLabels = LesionLabels(),
                        cache_file: Optional[str] = None, write_cache: bool = True) -> SampleTable:
-    """Per-sample lesion sizes of every case in `dataset`, reusing `cache_file` where still valid.
+    """Per-sample sizes of the `lesion` labels in every case of `dataset`, reusing `cache_file` where still valid.
 
     `write_cache=False` for DDP ranks other than 0: every rank counts the same way, only one writes.
     """
     identifiers = sorted(dataset.identifiers)
-    cached = _load_cache(cache_file)
+    cached = _load_cache(cache_file, lesion)
     cases: dict = {}
     for case in identifiers:
         _, seg, _, _ = dataset.load_case(case)
         shape = [int(s) for s in seg.shape]
         entry = cached.get(case)
         if entry is None or entry.get("shape") != shape:
-            entry = {"shape": shape, "sizes": count_lesion_pixels(seg, ignore_label).tolist()}
+            entry = {"shape": shape, "sizes": count_lesion_pixels(seg, lesion).tolist()}
         cases[case] = entry
     if cache_file is not None and write_cache and cases != {k: cached.get(k) for k in cases}:
-        _write_cache(cache_file, cases)
+        _write_cache(cache_file, cases, lesion)
 
     sample_ids, case_ids, slices, sizes, slices_in_case = [], [], [], [], []
     for case in identifiers:

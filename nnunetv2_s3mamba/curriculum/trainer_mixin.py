@@ -3,6 +3,10 @@
 Use it first in the bases: `class X(CurriculumMixin, nnUNetTrainer)`. With `use_curriculum = False` every
 override hands straight to the trainer underneath, so the trainer behaves exactly as without the mixin.
 
+Which labels are lesions (the Difficulty Measurer's sizes): `S3MAMBA_LESION_LABELS` (names or ids of dataset.json
+`labels`, comma-separated; unset = every foreground label), read and checked when the trainer is built, so an
+unknown name fails before any preprocessing or training, and logged once.
+
 One training epoch with the curriculum on:
   on_train_epoch_start  the Training Scheduler's sampling probabilities go into the loader's shared array
                         (worker processes read it), and a log line states lambda and the weight spread;
@@ -26,6 +30,7 @@ from nnunetv2_s3mamba.curriculum.lesion_size import build_sample_table
 from nnunetv2_s3mamba.curriculum.regularized_curriculum import CurriculumConfig, RegularizedCurriculum
 from nnunetv2_s3mamba.curriculum.report import plot_weight_history, write_history
 from nnunetv2_s3mamba.curriculum.loss_recorder import SampleLossRecorder
+from nnunetv2_s3mamba.data.lesion_labels import LESION_LABELS_ENV, LesionLabels, resolve_lesion_labels
 
 LESION_SIZE_CACHE = "curriculum_lesion_sizes.json"
 CHECKPOINT_KEY = "curriculum_state"
@@ -39,13 +44,21 @@ class CurriculumMixin:
 
     curriculum: Optional[RegularizedCurriculum] = None
     curriculum_loader: Optional[CurriculumDataLoader] = None
+    lesion_labels: LesionLabels = LesionLabels()
     _pending_curriculum_state: Optional[dict] = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.use_curriculum:
+            self.lesion_labels = resolve_lesion_labels(os.environ.get(LESION_LABELS_ENV), self.dataset_json["labels"])
+            self.print_to_log_file(f"Curriculum: lesion sizes count {self.lesion_labels.describe()} "
+                                   f"({LESION_LABELS_ENV}={os.environ.get(LESION_LABELS_ENV, '')!r})")
 
     def get_dataloaders(self):
         dataloader_train, dataloader_val = super().get_dataloaders()
         if not self.use_curriculum:
             return dataloader_train, dataloader_val
-        table = build_sample_table(nnunet_train_loader(dataloader_train)._data, self.label_manager.ignore_label,
+        table = build_sample_table(nnunet_train_loader(dataloader_train)._data, self.lesion_labels,
                                    os.path.join(self.output_folder, LESION_SIZE_CACHE),
                                    write_cache=self.local_rank == 0)
         self.curriculum = RegularizedCurriculum(table, self.curriculum_config)

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from nnunetv2_s3mamba.evaluation.detection import MIN_LESION_SIZE
+from nnunetv2_s3mamba.evaluation.lesion_choice import LESION_LABELS_OPTION, evaluation_lesion_labels
+from nnunetv2_s3mamba.evaluation.nnunet_summary import NNUNET_SUMMARY, write_nnunet_summary
 from nnunetv2_s3mamba.evaluation.pictures import plot_overlays, plot_stratum_bars
 from nnunetv2_s3mamba.evaluation.report import REPORT_STEM, evaluate_folder
 from nnunetv2_s3mamba.errors import UserError
@@ -21,17 +23,34 @@ def _images_dir(args: argparse.Namespace) -> Path:
     raise UserError(f"overlays need the input images: pass --images (no images folder beside {gt}).")
 
 
+def _lesion(args: argparse.Namespace):
+    return evaluation_lesion_labels(args.lesion_labels, args.gt_dir, args.pred_dir, args.dataset_json)
+
+
+def _add_lesion_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(LESION_LABELS_OPTION, "--label", dest="lesion_labels", default=None, metavar="LABELS",
+                        help="lesion label(s): names or ids of dataset.json 'labels', comma-separated, e.g. node "
+                             "or 1,3; a region name stands for its region (default: all foreground labels)")
+    parser.add_argument("--dataset-json", default=None,
+                        help="dataset.json for label names (default: beside the GT folder, else in PRED_DIR)")
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     try:
-        report = evaluate_folder(args.pred_dir, args.gt_dir, args.strata, args.output, args.label,
-                                 show_progress=not args.no_progress, min_lesion_size=args.min_lesion_size)
+        report = evaluate_folder(args.pred_dir, args.gt_dir, args.strata, args.output, args.lesion_labels,
+                                 show_progress=not args.no_progress, min_lesion_size=args.min_lesion_size,
+                                 hit_iou=args.hit_iou, dataset_json=args.dataset_json)
         print(report.to_markdown())
         if args.output:
             plot_stratum_bars(report, Path(args.output) / f"{REPORT_STEM}_bars.png")
             if args.overlays:
                 plot_overlays(args.pred_dir, args.gt_dir, _images_dir(args), Path(args.output) / "overlays",
-                              n=args.overlays, label=args.label)
-            print(f"wrote {REPORT_STEM}.md/.csv/.json and pictures to {args.output}")
+                              n=args.overlays, lesion=_lesion(args))
+            if not args.no_nnunet_summary:
+                write_nnunet_summary(args.pred_dir, args.gt_dir, report.classes, args.output,
+                                     report.settings["ignore_label"])
+            nnunet = "" if args.no_nnunet_summary else f" and nnU-Net's {NNUNET_SUMMARY}"
+            print(f"wrote {REPORT_STEM}.md/.csv/.json, pictures{nnunet} to {args.output}")
         elif args.overlays:
             raise UserError("--overlays needs -o OUT_DIR.")
     except UserError as error:
@@ -43,7 +62,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def _run_overlay(args: argparse.Namespace) -> int:
     try:
         written = plot_overlays(args.pred_dir, args.gt_dir, _images_dir(args), args.output, n=args.num,
-                                cases=args.cases, label=args.label)
+                                cases=args.cases, lesion=_lesion(args))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -58,12 +77,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("gt_dir", help="ground-truth label maps (e.g. nnUNet_raw/DatasetXXX/labelsTs)")
     evaluate.add_argument("--strata", default=None, help="size_strata.json written by the split")
     evaluate.add_argument("-o", "--output", default=None, help="folder for .md/.csv/.json and pictures")
-    evaluate.add_argument("--label", type=int, default=None, help="evaluate label K only (default: label > 0)")
+    _add_lesion_options(evaluate)
+    evaluate.add_argument("--hit-iou", type=float, default=None, metavar="T",
+                          help="a GT lesion is hit when its lesion IoU >= T (default: any overlap)")
     evaluate.add_argument("--overlays", type=int, default=0, help="also draw N overlays of the smallest lesions")
     evaluate.add_argument("--images", default=None, help="input images for overlays (default: imagesTs beside GT)")
     evaluate.add_argument("--min-lesion-size", type=int, default=MIN_LESION_SIZE,
                           help=f"components with fewer pixels/voxels are specks, left out of the lesion detection "
                                f"(default {MIN_LESION_SIZE}; 1 counts every component)")
+    evaluate.add_argument("--no-nnunet-summary", action="store_true",
+                          help=f"do not write nnU-Net's own {NNUNET_SUMMARY} beside the report (needs -o)")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=_run_evaluate)
 
@@ -74,5 +97,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     overlay.add_argument("--images", default=None, help="input images <case>_0000.* (default: imagesTs beside GT)")
     overlay.add_argument("-n", "--num", type=int, default=8, help="number of smallest-lesion cases (default 8)")
     overlay.add_argument("--cases", nargs="+", default=None, help="draw these cases instead")
-    overlay.add_argument("--label", type=int, default=None, help="label K only (default: label > 0)")
+    _add_lesion_options(overlay)
     overlay.set_defaults(func=_run_overlay)

@@ -1,10 +1,11 @@
 """Per-lesion detection, which the paper does not report: is each ground-truth lesion found at all?
 
 Lesions are connected components with full connectivity (8-neighbourhood in 2D, 26 in 3D; scipy.ndimage.label
-with a 3x3(x3) structure). A ground-truth lesion counts as *hit* when at least one predicted foreground pixel
-overlaps it (lesion IoU > 0). Its *lesion IoU* is computed against the union of all predicted components
-touching it, and `hit at IoU >= 0.5` is reported as a stricter rate. A predicted component that touches no
-ground-truth foreground is a *false-positive component*.
+with a 3x3(x3) structure). A ground-truth lesion's *lesion IoU* and *lesion Dice* are computed against the union of
+all predicted components touching it. The hit rule is the caller's: by default a lesion is *hit* when at least one
+predicted pixel overlaps it (lesion IoU > 0); with `hit_iou=t`, when its lesion IoU >= t. `hit at IoU >= 0.5` is
+reported beside it as a fixed stricter rate. A predicted component that touches no ground-truth foreground is a
+*false-positive component* (one touching a lesion it does not hit is not: it is that lesion's poor segmentation).
 
 Components smaller than `min_size` pixels/voxels are specks, not lesions: they are neither counted as lesions to
 find nor as false positives, only counted as ignored (their pixels still count in the pixel metrics). Why: real
@@ -24,13 +25,19 @@ STRICT_IOU = 0.5
 MIN_LESION_SIZE = 10
 
 
+def hit_rule(hit_iou: float | None) -> str:
+    """The hit rule in words, for reports; `hit_iou` None is any overlap."""
+    return "any overlap (lesion IoU > 0)" if hit_iou is None else f"lesion IoU >= {hit_iou:g}"
+
+
 @dataclass(frozen=True)
 class Lesion:
-    """One ground-truth lesion: its pixel count, whether it was hit and its lesion IoU."""
+    """One ground-truth lesion: its pixel count, whether it was hit, its lesion IoU and lesion Dice."""
 
     size: int
     hit: bool
     iou: float
+    dice: float
 
 
 @dataclass
@@ -49,9 +56,10 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return ndimage.label(mask, structure=np.ones((3,) * mask.ndim, dtype=bool))
 
 
-def detect_lesions(pred: np.ndarray, gt: np.ndarray, min_size: int = MIN_LESION_SIZE) -> CaseDetection:
+def detect_lesions(pred: np.ndarray, gt: np.ndarray, min_size: int = MIN_LESION_SIZE,
+                   hit_iou: float | None = None) -> CaseDetection:
     """Match ground-truth lesions to predicted components of two boolean masks; components of fewer than
-    `min_size` pixels are ignored (1 counts every component)."""
+    `min_size` pixels are ignored (1 counts every component); `hit_iou` as `hit_rule`."""
     pred, gt = pred.astype(bool), gt.astype(bool)
     gt_lab, n_gt = components(gt)
     pred_lab, n_pred = components(pred)
@@ -67,12 +75,30 @@ def detect_lesions(pred: np.ndarray, gt: np.ndarray, min_size: int = MIN_LESION_
         hit_ids = np.unique(pred_lab[box][in_lesion])
         hit_ids = hit_ids[hit_ids > 0]
         if hit_ids.size == 0:
-            lesions.append(Lesion(size, False, 0.0))
+            lesions.append(Lesion(size, False, 0.0, 0.0))
             continue
         intersection = int(np.count_nonzero(np.isin(pred_lab[box], hit_ids) & in_lesion))
-        union = size + int(pred_sizes[hit_ids].sum()) - intersection
-        lesions.append(Lesion(size, True, intersection / union))
+        predicted = int(pred_sizes[hit_ids].sum())
+        iou = intersection / (size + predicted - intersection)
+        lesions.append(Lesion(size, hit_iou is None or iou >= hit_iou, iou, 2 * intersection / (size + predicted)))
     outside = touching_gt[1:] == 0
     specks = pred_sizes[1:] < min_size
     return CaseDetection(lesions, int(np.count_nonzero(outside & ~specks)), int(n_pred), ignored_gt,
                          int(np.count_nonzero(outside & specks)))
+
+
+def lesion_rates(lesions: list[Lesion]) -> dict[str, float]:
+    """Lesion count, recall under the hit rule, recall at IoU >= 0.5, and the mean lesion Dice and IoU."""
+    n = len(lesions)
+    mean = (lambda values: float(np.mean(values))) if n else (lambda values: float("nan"))
+    return {"lesions": n, "hit_rate": mean([l.hit for l in lesions]),
+            "hit_rate_iou50": mean([l.iou >= STRICT_IOU for l in lesions]),
+            "mean_lesion_dice": mean([l.dice for l in lesions]), "mean_lesion_iou": mean([l.iou for l in lesions])}
+
+
+def detection_summary(detections: list[CaseDetection]) -> dict[str, float]:
+    """`lesion_rates` over the cases' lesions, plus false-positive components (total and per image)."""
+    lesions = [l for d in detections for l in d.lesions]
+    fp = [d.false_positive_components for d in detections]
+    return {**lesion_rates(lesions), "images": len(detections), "false_positive_components": int(sum(fp)),
+            "fp_components_per_image": float(np.mean(fp)) if fp else float("nan")}

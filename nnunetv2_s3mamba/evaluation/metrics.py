@@ -65,3 +65,8 @@ def mean_image_scores(confusions: list[Confusion]) -> dict[str, float]:
         values = [s[m] for s in per_image if not np.isnan(s[m])]
         out[m] = float(np.mean(values)) if values else float("nan")
     return out
+
+
+def format_percent(value: float) -> str:
+    """A fraction as a Markdown table cell in %, '-' where undefined."""
+    return "-" if np.isnan(value) else f"{100 * value:.2f}"

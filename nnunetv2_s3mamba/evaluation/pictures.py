@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from nnunetv2_s3mamba.conversion.label_files import detect_file_ending, foreground, list_cases, read_label
+from nnunetv2_s3mamba.conversion.label_files import detect_file_ending, list_cases, read_label
+from nnunetv2_s3mamba.data.lesion_labels import LesionLabels
 from nnunetv2_s3mamba.evaluation.detection import components
 from nnunetv2_s3mamba.evaluation.metrics import METRICS
 from nnunetv2_s3mamba.errors import UserError
@@ -100,13 +101,13 @@ def plot_overlay(image: np.ndarray, gt: np.ndarray, pred: np.ndarray, path: Path
 
 def plot_overlays(
     pred_dir: str | os.PathLike, gt_dir: str | os.PathLike, images_dir: str | os.PathLike,
-    out_dir: str | os.PathLike, n: int = 8, cases: list[str] | None = None, label: int | None = None,
+    out_dir: str | os.PathLike, n: int = 8, cases: list[str] | None = None, lesion: LesionLabels = LesionLabels(),
 ) -> list[Path]:
-    """Overlay PNGs for `cases`, or for the `n` cases with the smallest (non-empty) ground truth."""
+    """Overlay PNGs of the `lesion` labels for `cases`, or for the `n` cases with the smallest (non-empty) lesion."""
     gt_dir, pred_dir, images_dir, out_dir = map(Path, (gt_dir, pred_dir, images_dir, out_dir))
     ending = detect_file_ending(gt_dir)
     gt_files, pred_files = list_cases(gt_dir, ending), list_cases(pred_dir, ending)
-    gts = {c: foreground(read_label(p), label) for c, p in gt_files.items()}
+    gts = {c: lesion.mask(read_label(p)) for c, p in gt_files.items()}
     if cases is None:
         cases = sorted((c for c in gts if gts[c].any()), key=lambda c: (int(gts[c].sum()), c))[:n]
     missing = [c for c in cases if c not in pred_files or c not in gts]
@@ -114,7 +115,7 @@ def plot_overlays(
         raise UserError(f"cases {missing[:10]} lack a prediction in {pred_dir} or ground truth in {gt_dir}.")
     written = []
     for case in cases:
-        gt, pred = gts[case], foreground(read_label(pred_files[case]), label)
+        gt, pred = gts[case], lesion.mask(read_label(pred_files[case]))
         image = _read_image(images_dir, case, ending)
         z = None
         if ending != ".png":

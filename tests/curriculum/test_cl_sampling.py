@@ -10,6 +10,7 @@ from scipy.stats import chisquare
 
 from nnunetv2_s3mamba.curriculum.data_loader import CurriculumDataLoader
 from nnunetv2_s3mamba.curriculum.lesion_size import build_sample_table, count_lesion_pixels
+from nnunetv2_s3mamba.data.lesion_labels import LesionLabels
 
 LABELS = LabelManager({"background": 0, "lesion": 1}, regions_class_order=None)
 
@@ -47,7 +48,7 @@ def test_lesion_sizes_per_slice_and_cache(disc_volumes, tmp_path):
 def test_count_ignores_ignore_label_and_outside_mask():
     seg = np.array([[[[0, 1, 2], [-1, 1, 3]]]])
     assert count_lesion_pixels(seg).tolist() == [4]
-    assert count_lesion_pixels(seg, ignore_label=3).tolist() == [3]
+    assert count_lesion_pixels(seg, LesionLabels(ignore_label=3)).tolist() == [3]
     with pytest.raises(ValueError, match="shape"):
         count_lesion_pixels(np.zeros((4, 4)))
 

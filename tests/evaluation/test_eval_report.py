@@ -75,7 +75,7 @@ def test_label_k_and_nifti_3d(tmp_path):
         (tmp_path / sub).mkdir()
         nib.Nifti1Image(array, np.eye(4)).to_filename(str(tmp_path / sub / "v.nii.gz"))
     any_fg = evaluate_folder(tmp_path / "pred", tmp_path / "gt", show_progress=False).pixel_table()
-    only_2 = evaluate_folder(tmp_path / "pred", tmp_path / "gt", label=2, show_progress=False).pixel_table()
+    only_2 = evaluate_folder(tmp_path / "pred", tmp_path / "gt", lesion_labels=2, show_progress=False).pixel_table()
     assert any_fg["pooled"]["all"]["SEN"] == pytest.approx(4 / 5)
     assert only_2["pooled"]["all"]["SEN"] == 1.0
 
