@@ -47,12 +47,14 @@ class CurriculumMixin:
     lesion_labels: LesionLabels = LesionLabels()
     _pending_curriculum_state: Optional[dict] = None
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.use_curriculum:
+    def initialize(self) -> None:
+        # Not __init__: nnU-Net records its trainers' __init__ arguments by name (inspect.signature + locals()),
+        # so a mixin's __init__ must keep nnU-Net's exact signature. initialize() runs before any data is loaded.
+        if self.use_curriculum and not self.was_initialized:
             self.lesion_labels = resolve_lesion_labels(os.environ.get(LESION_LABELS_ENV), self.dataset_json["labels"])
             self.print_to_log_file(f"Curriculum: lesion sizes count {self.lesion_labels.describe()} "
                                    f"({LESION_LABELS_ENV}={os.environ.get(LESION_LABELS_ENV, '')!r})")
+        super().initialize()
 
     def get_dataloaders(self):
         dataloader_train, dataloader_val = super().get_dataloaders()

@@ -62,9 +62,14 @@ def test_cache_is_recounted_when_the_choice_changes(tmp_path):
 
 
 class _FakeTrainer:
+    was_initialized = False
+
     def __init__(self, plans, configuration, fold, dataset_json, device):
         self.dataset_json = dataset_json
         self.log = []
+
+    def initialize(self):
+        self.was_initialized = True
 
     def print_to_log_file(self, *args, **kwargs):
         self.log.append(" ".join(map(str, args)))
@@ -77,10 +82,13 @@ class _Trainer(CurriculumMixin, _FakeTrainer):
 def test_trainer_reads_the_environment_once(monkeypatch):
     monkeypatch.setenv(LESION_LABELS_ENV, "node")
     trainer = _Trainer({}, "2d", 0, {"labels": LABELS}, "cpu")
+    trainer.initialize()
     assert trainer.lesion_labels.ids == (1,)
     assert trainer.log == [f"Curriculum: lesion sizes count node (1) ({LESION_LABELS_ENV}='node')"]
     monkeypatch.setenv(LESION_LABELS_ENV, "tumour")
     with pytest.raises(UserError, match=f"{LESION_LABELS_ENV}: no label named 'tumour'"):
-        _Trainer({}, "2d", 0, {"labels": LABELS}, "cpu")
+        _Trainer({}, "2d", 0, {"labels": LABELS}, "cpu").initialize()
     monkeypatch.delenv(LESION_LABELS_ENV)
-    assert _Trainer({}, "2d", 0, {"labels": LABELS}, "cpu").lesion_labels.ids == (1, 2, 3)
+    trainer = _Trainer({}, "2d", 0, {"labels": LABELS}, "cpu")
+    trainer.initialize()
+    assert trainer.lesion_labels.ids == (1, 2, 3)
