@@ -1,8 +1,8 @@
 """The compiled CPU scan: S3-Mamba's no-gradient selective scan on machines without a GPU.
 
 A PyTorch scan needs several passes over L x D x N tensors per chunk; `cpu_scan_kernel.cpp` runs each channel's
-recurrence in one pass with vectorised exp/log1p, 26x faster than a step-by-step loop on the 2-core dev box
-(docs/NETWORK.md). It is compiled on first use with PyTorch's C++ extension loader (a C++ compiler and ninja are
+recurrence in one pass with vectorised exp/log1p, where a PyTorch loop pays one operator call per step
+(speed: docs/NETWORK.md). It is compiled on first use with PyTorch's C++ extension loader (a C++ compiler and ninja are
 needed, about 30 s, cached in a folder of its own per PyTorch version under PyTorch's extension folder) for the
 instruction set PyTorch reports for this CPU, so a cache shared between machines never runs code their CPUs lack.
 Where it cannot be built, or S3MAMBA_CPU_KERNEL=0, `selective_scan` keeps using the pure-PyTorch scan, which gives

@@ -21,9 +21,9 @@ INFERENCE_BLOCK_ELEMENTS = 2 ** 18
 def one_intra_op_thread() -> Iterator[None]:
     """Run the CPU inference scan on one intra-op thread, then restore the caller's setting.
 
-    The scan is thousands of small dependent operations. Measured on the 2-core dev box while other jobs ran:
-    with 2 OpenMP threads every one of them waited for the second thread to be scheduled, and a 320x384 tile took
-    93-123 s instead of 2-3 s on one thread (docs/BENCHMARKS.md, issue 6).
+    The scan is thousands of small dependent operations, each below PyTorch's parallel grain: with several OpenMP
+    threads on a busy machine every one of them waits for the other threads to be scheduled, many times the work
+    itself (docs/log/benchmarks_history.md, issue 6).
     """
     previous = torch.get_num_threads()
     if previous == 1:
@@ -41,8 +41,8 @@ def inference_selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tens
                              delta_bias: Optional[torch.Tensor] = None, delta_softplus: bool = False,
                              block_elements: int = INFERENCE_BLOCK_ELEMENTS) -> torch.Tensor:
     """The scan without autograd (fp32 inputs, `selective_scan`'s arguments): the same recurrence as
-    `chunked_selective_scan`, 2-3x faster than its forward at the stage sizes of a 320x384 tile (CPU, one thread;
-    docs/BENCHMARKS.md), building nothing that a backward pass would need.
+    `chunked_selective_scan`, in one pass instead of its forward's two, building nothing that a backward pass would
+    need.
 
     Why it is cheaper: the chunked scan exists so that training can keep only chunk start states, and it pays for
     that with two passes (every exp(delta A) computed twice). Without a backward pass one sequential pass suffices.

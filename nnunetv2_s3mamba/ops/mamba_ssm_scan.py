@@ -3,8 +3,7 @@
 Why: mamba-ssm's `selective_scan_fn` is an autograd Function around a C++ extension, which dynamo cannot trace.
 Called from a compiled network it breaks the graph in every SS2D; each EnVSS block's remainder then compiles as a
 frame of its own, the blocks' different widths and drop-path rates force one recompilation per block, and after
-eight dynamo gives up and runs those frames eagerly. Measured on an H100 (docs/BENCHMARKS.md): compiled training
-gained only 7% per epoch after 4.5 minutes of compilation, and a compiled DDP step was slower than the eager one.
+eight dynamo gives up and runs those frames eagerly, so compiling gains almost nothing (docs/log/).
 Declared as operators with their output shapes (`register_fake`) and their gradient (`register_autograd`), the
 kernel is one node of the compiled graph and everything around it compiles together.
 

@@ -1,8 +1,7 @@
 """Fit the batch size to the GPU by measuring S3-Mamba's memory instead of trusting the U-Net estimate.
 
-nnU-Net's planner sizes batches with a PlainConvUNet memory model. S3-Mamba needs about 4x the U-Net's memory per
-sample at the CVC-ClinicDB plan (20.6 GiB vs 4.9 GiB at batch 26, patch 320x384; docs/BENCHMARKS.md), so the planned
-batch can run out of memory on smaller cards. Measuring one training step at batch 1 and 2 on a copy of the network
+nnU-Net's planner sizes batches with a PlainConvUNet memory model. S3-Mamba needs several times the U-Net's memory
+per sample (docs/BENCHMARKS.md), so the planned batch can run out of memory on smaller cards. Measuring one training step at batch 1 and 2 on a copy of the network
 gives the per-sample cost on this card, scan backend and precision; the batch is then the largest that fits the
 free memory, never larger than the plan's. The rule and its log line also serve the CPU, where `cpu_memory.py`
 measures the per-sample cost in RAM.

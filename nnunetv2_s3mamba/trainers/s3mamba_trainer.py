@@ -26,9 +26,8 @@ stays nnU-Net's. This class changes only what the paper or the network require:
   stalls every step and gains nothing at these sample counts);
 - `torch.compile` as nnU-Net decides it (on for CUDA training unless `nnUNet_compile` says no), except that without
   an explicit `nnUNet_compile` it stays off where the scan runs in PyTorch. Both GPU scans run as custom operators
-  inside one compiled graph and were measured faster compiled (docs/BENCHMARKS.md): mamba-ssm's
-  (`ops/mamba_ssm_scan.py`; epochs a third shorter on an H100 after about 4.5 minutes of compilation) and
-  our Triton kernel's (`ops/triton_scan.py`; network step -16%, memory -17% on an H200). The PyTorch
+  inside one compiled graph (`ops/mamba_ssm_scan.py`, `ops/triton_scan.py`), so compiling pays for itself within
+  a few epochs (docs/BENCHMARKS.md). The PyTorch
   scan stays outside compiled graphs (`torch.compiler.disable`: its loops over steps and chunks would unroll), so
   a compiled network breaks at every SS2D there; that path has never been timed compiled.
 
