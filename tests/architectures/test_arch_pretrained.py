@@ -69,12 +69,17 @@ def test_good_checkpoint_loads_encoder_and_mirrored_decoder(tmp_path):
     assert report["input_channel_adaptation"] is None
 
 
-def test_single_channel_input_sums_rgb_filters(tmp_path):
+def _loaded_for(tmp_path, input_channels: int):
+    """A bare VMamba state dict (no 'model' wrapper) loaded into a net for `input_channels`: (source, net, report)."""
     source = vmamba_v0_state_dict()
     path = tmp_path / "ckpt.pth"
     torch.save(source, path)
-    model = net(input_channels=1)
-    report = load_vmamba_pretrained(model, path)
+    model = net(input_channels=input_channels)
+    return source, model, load_vmamba_pretrained(model, path)
+
+
+def test_single_channel_input_sums_rgb_filters(tmp_path):
+    source, model, report = _loaded_for(tmp_path, 1)
     torch.testing.assert_close(model.patch_embed.proj.weight, source["patch_embed.proj.weight"].sum(1, keepdim=True))
     assert "1 input channel" in report["input_channel_adaptation"]
 
@@ -196,11 +201,7 @@ def test_convert_refuses_nnunet_checkpoints_and_names_vmamba_v2_keys(tmp_path):
 
 
 def test_two_channel_input_spreads_the_rgb_mean(tmp_path):
-    source = vmamba_v0_state_dict()
-    path = tmp_path / "ckpt.pth"
-    torch.save(source, path)
-    model = net(input_channels=2)
-    report = load_vmamba_pretrained(model, path)
+    source, model, report = _loaded_for(tmp_path, 2)
     rgb = source["patch_embed.proj.weight"]
     torch.testing.assert_close(model.patch_embed.proj.weight, rgb.mean(1, keepdim=True).repeat(1, 2, 1, 1) * 1.5)
     # a constant image gives the RGB network's response
