@@ -60,7 +60,9 @@ def run_study(study: Study, out_dir: Path, data_root: Path, device: str = "cuda"
     """Run `study` into `out_dir` (rows and runs may be narrowed) and return the summary's Markdown file."""
     out_dir = Path(out_dir).resolve()
     env = demo_env(out_dir, device)
-    env.pop("nnUNet_compile")                      # the trainers' own default (compiled on CUDA)
+    env.pop("nnUNet_compile")                      # the user's setting, else the trainers' default (compiled on CUDA)
+    if "nnUNet_compile" in os.environ:
+        env["nnUNet_compile"] = os.environ["nnUNet_compile"]
     for name in ("nnUNet_raw", "nnUNet_preprocessed"):
         Path(env[name]).mkdir(parents=True, exist_ok=True)
     dataset = _prepare(study, data_root, env, out_dir / "logs", workers)
@@ -79,7 +81,7 @@ def run_study(study: Study, out_dir: Path, data_root: Path, device: str = "cuda"
                      run_env, row / "predict.log")
             evaluate_folder(row / "pred", dataset / "labelsTs", dataset / STRATA_FILE_NAME, row / "eval",
                             show_progress=False)
-    summary = study_summary(study, out_dir)
+    summary = {**study_summary(study, out_dir), "device": _device_name(device)}
     (out_dir / f"{SUMMARY_STEM}.json").write_text(json.dumps(summary, indent=1))
     markdown = out_dir / f"{SUMMARY_STEM}.md"
     markdown.write_text(summary_markdown(summary))
@@ -97,14 +99,20 @@ def study_summary(study: Study, out_dir: Path) -> dict:
             rows.setdefault(trainer, {}).setdefault(stratum, []).append(
                 None if value is None else round(100 * value, 2))
     return {"study": study.name, "question": study.question, "dataset_id": study.dataset.dataset_id,
-            "configuration": study.configuration, "device": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-            "pooled_mIoU_percent": rows}
+            "configuration": study.configuration, "pooled_mIoU_percent": rows}
+
+
+def _device_name(device: str) -> str:
+    """The card the rows trained on, for the summary (docs name the card of every number)."""
+    import torch
+
+    return torch.cuda.get_device_name() if device == "cuda" and torch.cuda.is_available() else device
 
 
 def summary_markdown(summary: dict) -> str:
     """The summary as a table: one row per trainer, one column per stratum, the runs' values separated by ';'."""
     strata = (*STRATA, "all")
-    lines = [f"# {summary['study']}: {summary['question']}", "",
+    lines = [f"# {summary['study']}: {summary['question']}", "", f"Trained on: {summary.get('device', 'unknown')}", "",
              "| trainer | " + " | ".join(f"mIoU {s}" for s in strata) + " |", "|---" * (len(strata) + 1) + "|"]
     for trainer, values in summary["pooled_mIoU_percent"].items():
         cells = ["; ".join("-" if v is None else f"{v:.2f}" for v in values.get(s, [])) for s in strata]
